@@ -1,0 +1,30 @@
+"""rsvp-jax: a differentiable JAX solver for the RSVP field equations (Φ, v, S) on periodic lattices.
+
+```python
+import rsvp_jax as rj
+lat = rj.Lattice(shape=(64, 64), spacing=1.0)
+model = rj.preset("rsvp").replace(gamma=0.2)
+x0 = rj.initial_state(lat, kind="blobs", seed=0)
+traj = rj.simulate(model, lat, x0, dt=0.01, steps=1000, save_every=100)
+```
+"""
+
+from . import diagnostics, models, spectra
+from ._integrate import METHODS, Trajectory, rollout, simulate, stages, step
+from ._lattice import Lattice
+from ._state import INITIAL_KINDS, State, channel_names, from_array, initial_state, to_array
+from ._timestep import check_timestep, max_stable_dt, stability_limits
+from .errors import ConfigError, NonFiniteError, RsvpError, UnstableTimestepError
+from .models import Model, preset, presets
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Lattice", "State", "Model", "Trajectory",
+    "preset", "presets", "initial_state", "step", "simulate", "rollout",
+    "to_array", "from_array", "channel_names",
+    "check_timestep", "max_stable_dt", "stability_limits",
+    "diagnostics", "models", "spectra",
+    "RsvpError", "ConfigError", "UnstableTimestepError", "NonFiniteError",
+    "METHODS", "INITIAL_KINDS", "stages",
+]

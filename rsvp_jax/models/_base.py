@@ -1,0 +1,149 @@
+"""The base of every equation set: a frozen pytree dataclass of parameters plus a right-hand side."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._lattice import Lattice
+from .._state import State
+from ..errors import ConfigError
+
+_PRESETS: dict[str, type["Model"]] = {}
+
+
+def static(default):
+    """A static (compile-time) field: a switch or a size, not a number to sweep or differentiate."""
+    return dataclasses.field(default=default, metadata=dict(static=True))
+
+
+def register(cls):
+    """Make `cls` a frozen dataclass registered as a pytree and as the preset `cls.name`."""
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    jax.tree_util.register_dataclass(cls)
+    _PRESETS[cls.name] = cls
+    return cls
+
+
+def concrete(value):
+    """The value as a NumPy array if it is a concrete number, else None (tracers, placeholders)."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        arr = np.asarray(value)
+    except Exception:
+        return None
+    return arr if arr.dtype.kind in "biuf" else None
+
+
+class Model:
+    """An equation set ∂_t x = rhs(x) on a lattice (or, if `discrete`, a map x ↦ map(x)).
+
+    Subclasses are frozen dataclasses (see `register`) whose numeric fields are the pytree
+    leaves (swept, differentiated) and whose `static` fields are compile-time switches.
+    """
+
+    name: ClassVar[str]
+    dims: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    discrete: ClassVar[bool] = False
+    nonnegative: ClassVar[tuple[str, ...]] = ()
+    positive: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("static"):
+                continue
+            arr = concrete(value)
+            if arr is None:
+                continue
+            if not np.all(np.isfinite(arr)):
+                raise ConfigError(f"{self.name}: parameter {f.name}={_fmt(value)} is not finite")
+            if f.name in self.nonnegative and np.any(arr < 0):
+                raise ConfigError(f"{self.name}: parameter {f.name}={_fmt(value)} is negative; it must be >= 0")
+            if f.name in self.positive and np.any(arr <= 0):
+                raise ConfigError(f"{self.name}: parameter {f.name}={_fmt(value)} must be > 0")
+        self.validate()
+
+    def validate(self) -> None:
+        """Extra checks on concrete parameter values (override)."""
+
+    # ---- parameters -------------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        """The numeric (leaf) parameters, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls) if not f.metadata.get("static"))
+
+    @classmethod
+    def static_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("static"))
+
+    def params(self) -> dict:
+        """All fields (numeric and static) as a dict."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def replace(self, **changes) -> "Model":
+        """A copy with some fields changed; unknown names are an error listing the valid ones."""
+        names = self.param_names() + self.static_names()
+        unknown = [k for k in changes if k not in names]
+        if unknown:
+            raise ConfigError(f"{self.name} has no parameter {unknown[0]!r}; its parameters are {', '.join(names)}")
+        return dataclasses.replace(self, **changes)
+
+    def astype(self, dtype) -> "Model":
+        """The numeric parameters cast to `dtype` (so float64 parameters never promote a float32 state)."""
+        return jax.tree.map(lambda p: jnp.asarray(p, dtype), self)
+
+    # ---- the equations ----------------------------------------------------------------------
+    def rhs(self, lat: Lattice, x: State) -> State:
+        """∂_t x (continuous models)."""
+        raise NotImplementedError
+
+    def map(self, lat: Lattice, x: State) -> State:
+        """x at the next step (discrete models)."""
+        raise NotImplementedError
+
+    def stencil_radius(self) -> int:
+        """How many cells away one evaluation of `rhs` (or `map`) reads, along each axis."""
+        return 1
+
+    def entropy_production(self, lat: Lattice, x: State):
+        """The local entropy production σ (*N), the source term of S."""
+        return jnp.zeros_like(x.S)
+
+    def invariant(self, lat: Lattice, x: State):
+        """The integral the equations conserve exactly, or None if there is none."""
+        return None
+
+    def stability_limits(self, lat: Lattice, x: State) -> dict[str, float]:
+        """Each explicit limit's largest stable dt (name → dt), from the concrete state `x`."""
+        return {}
+
+    def check_lattice(self, lat: Lattice) -> None:
+        if lat.ndim not in self.dims:
+            raise ConfigError(
+                f"preset {self.name!r} is defined on {' / '.join(f'{d}D' for d in self.dims)} lattices, not {lat.ndim}D"
+            )
+
+
+def _fmt(value):
+    arr = np.asarray(value)
+    return f"{arr.item():g}" if arr.ndim == 0 else f"{arr.tolist()}"
+
+
+def vmax(lat: Lattice, x: State) -> float:
+    """max |v| over the lattice (and any batch), as a Python float."""
+    return float(jnp.sqrt(jnp.max(jnp.sum(x.v**2, axis=-lat.ndim - 1))))
+
+
+def fmax(a) -> float:
+    return float(jnp.max(a))
+
+
+def safe_div(num: float, den: float) -> float:
+    return num / den if den > 0 else math.inf
