@@ -1,0 +1,91 @@
+"""Collect loaded tensors into a `Decoder`: shapes checked, layers stacked, dtype converted.
+
+Both loaders hand every tensor they map to a `ParamCollector` under this port's parameter name
+(and layer index). The collector knows from the config which parameters the model must have and
+their shapes, so a checkpoint that does not match its config — a missing layer, a wrong shape, an
+extra tensor — is an error rather than a silently wrong model.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from ._config import ModelConfig
+from ._errors import WeightFileError
+from ._model import Decoder
+
+
+def expected_shapes(c: ModelConfig) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """(global parameters, per-layer parameters) → shape, for the parameters this config needs."""
+    d, f, k = c.hidden_size, c.intermediate_size, c.head_dim
+    hk, gk = c.num_heads * k, c.num_kv_heads * k
+    top = {"embed": (c.vocab_size, d), "final_norm": (d,)}
+    if not c.tie_embeddings:
+        top["unembed"] = (c.vocab_size, d)
+    layer = {"q": (hk, d), "k": (gk, d), "v": (gk, d), "o": (d, hk), "gate": (f, d), "up": (f, d), "down": (d, f)}
+    if c.pre_norms:
+        layer |= {"attn_norm": (d,), "mlp_norm": (d,)}
+    if c.post_norms:
+        layer |= {"post_attn_norm": (d,), "post_mlp_norm": (d,)}
+    if c.qk_norm == "head":
+        layer |= {"q_norm": (k,), "k_norm": (k,)}
+    elif c.qk_norm == "projection":
+        layer |= {"q_norm": (hk,), "k_norm": (gk,)}
+    if c.qkv_bias:
+        layer |= {"q_bias": (hk,), "k_bias": (gk,), "v_bias": (gk,)}
+    if c.o_bias:
+        layer |= {"o_bias": (d,)}
+    if c.mlp_bias:
+        layer |= {"gate_bias": (f,), "up_bias": (f,), "down_bias": (d,)}
+    return top, layer
+
+
+class ParamCollector:
+    """Receives tensors one by one and writes them into preallocated, stacked buffers.
+
+    `put(name, array, layer=i)` converts to the target dtype while copying (one pass, no
+    intermediate arrays); `decoder()` checks that nothing is missing and builds the model.
+    """
+
+    def __init__(self, config: ModelConfig, dtype, source: str):
+        self.config, self.dtype, self.source = config, np.dtype(dtype), source
+        self.top_shapes, self.layer_shapes = expected_shapes(config)
+        self.top: dict[str, np.ndarray] = {}
+        self.layers = {n: np.empty((config.num_layers, *s), self.dtype) for n, s in self.layer_shapes.items()}
+        self.filled = {n: np.zeros(config.num_layers, bool) for n in self.layer_shapes}
+
+    def wants(self, name: str) -> bool:
+        return name in self.top_shapes or name in self.layer_shapes
+
+    def put(self, name: str, array: np.ndarray, layer: int | None = None, *, tensor: str = ""):
+        what = tensor or name
+        if layer is None:
+            shape = self.top_shapes.get(name)
+        else:
+            shape = self.layer_shapes.get(name)
+            if not 0 <= layer < self.config.num_layers:
+                raise WeightFileError(f"{self.source}: tensor {what} is for layer {layer}, but the config has {self.config.num_layers} layers")
+        if shape is None:
+            raise WeightFileError(f"{self.source}: unexpected tensor {what} for a {self.config.family} model with this config")
+        if tuple(array.shape) != shape:
+            raise WeightFileError(f"{self.source}: tensor {what} has shape {tuple(array.shape)}, the config implies {shape}")
+        if layer is None:
+            self.top[name] = np.asarray(array, self.dtype)
+        else:
+            np.copyto(self.layers[name][layer], array, casting="unsafe")
+            self.filled[name][layer] = True
+
+    def decoder(self) -> Decoder:
+        missing = [n for n in self.top_shapes if n not in self.top]
+        missing += [f"{n} (layer {int(np.argmin(done))})" for n, done in self.filled.items() if not done.all()]
+        if missing:
+            raise WeightFileError(f"{self.source}: missing weights: {', '.join(missing[:5])}")
+        jnp_dtype = jnp.dtype(self.dtype)
+        return Decoder(
+            self.config,
+            embed=jnp.asarray(self.top["embed"], jnp_dtype),
+            final_norm=jnp.asarray(self.top["final_norm"], jnp_dtype),
+            unembed=None if "unembed" not in self.top else jnp.asarray(self.top["unembed"], jnp_dtype),
+            layers={n: jnp.asarray(a, jnp_dtype) for n, a in self.layers.items()},
+        )
