@@ -194,8 +194,11 @@ def simulate(
       checkpoint: wrap each `save_every`-step chunk in `jax.checkpoint`, so a gradient through
         the run stores one state per chunk instead of one per step (recomputing the rest).
       diagnostics: compute `rsvp_jax.diagnostics.compute` at every snapshot.
-      check: before running, check dt against the model's stability limits
-        (`UnstableTimestepError`), and after it raise `NonFiniteError` if a NaN / inf appeared.
+      check: before running, check that x0 is finite and dt is within the model's stability
+        limits (`UnstableTimestepError`). Independently of `check`, a NaN / inf that appears
+        during a run raises `NonFiniteError` (naming the step and field, carrying the snapshots
+        before it): the state is frozen at the last finite one, so nothing after it is computed
+        from garbage.
       progress: a callable `progress(steps_done, steps_total)`, or True for a tqdm bar; the run
         is then split into up to ~20 jitted blocks so that progress can be reported.
 
@@ -209,6 +212,9 @@ def simulate(
         raise ConfigError(f"steps={steps} must be >= 1 and a multiple of save_every={save_every}")
     concrete = _is_concrete((model, x0, dt))
     if check and concrete:
+        bad_fields = [f for f in FIELDS if not bool(jnp.all(jnp.isfinite(getattr(x0, f))))]
+        if bad_fields:
+            raise ConfigError(f"the initial state is not finite in field {bad_fields[0]!r}")
         check_timestep(model, lat, x0, dt)
 
     n_saves = steps // save_every
@@ -224,7 +230,7 @@ def simulate(
         x = jax.tree.map(lambda a: a[-1], states)
         done += n
         report(done * save_every)
-        if check and concrete and int(bad) > 0:
+        if concrete and int(bad) > 0:
             report(None)
             _raise_nonfinite(model, lat, x0, dt, method, save_every, chunks, (done - n) * save_every + int(bad), diagnostics)
     report(None)

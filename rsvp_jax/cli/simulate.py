@@ -14,6 +14,8 @@ def register(sub) -> None:
     add_model_args(p)
     p.add_argument("--save-every", type=int, default=None, help="steps between snapshots (default: about 20 snapshots)")
     p.add_argument("--checkpoint", action="store_true", help="jax.checkpoint each snapshot interval (for gradients)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the time-step check (a run that turns NaN still stops, keeping its snapshots)")
     p.add_argument("--out", default="out/simulate", help="output folder (default out/simulate)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -33,7 +35,7 @@ def run(args) -> int:
     out = out_dir(args.out)
     save_every = args.save_every or default_save_every(args.steps)
     summary = simulate_to_folder(model, lat, x0, args.dt, args.steps, save_every, args.method, out,
-                                 checkpoint=args.checkpoint, progress=not args.quiet)
+                                 checkpoint=args.checkpoint, progress=not args.quiet, check=not args.no_check)
     summary["seconds_total"] = timer()
     from ..io import write_json
 
@@ -43,7 +45,7 @@ def run(args) -> int:
 
 
 def simulate_to_folder(model, lat, x0, dt, steps, save_every, method, out: Path, *, checkpoint=False, progress=True,
-                       prefix: str = "") -> dict:
+                       check=True, prefix: str = "") -> dict:
     """Run, and write `trajectory.nc`, `fields.png`, `diagnostics.png`; return the summary dict.
 
     If the run becomes non-finite, the snapshots before it are written (and a summary with
@@ -66,7 +68,7 @@ def simulate_to_folder(model, lat, x0, dt, steps, save_every, method, out: Path,
     traj_path = out / f"{prefix}trajectory.nc"
     try:
         traj = simulate(model, lat, x0, dt, steps, save_every=save_every, method=method, checkpoint=checkpoint,
-                        progress=progress)
+                        progress=progress, check=check)
     except NonFiniteError as e:
         io.save_trajectory(traj_path, e.trajectory, model, lat, dt, method, {"status": "failed", "error": str(e)})
         summary.update(status="failed", error=str(e), failed_step=e.step, failed_field=e.field,

@@ -1,13 +1,12 @@
 """Equation sets: one file per model, each a frozen pytree dataclass of its parameters."""
 
 from ..errors import ConfigError
-from ._base import Model, static
+from ._base import _PRESETS, Model, static
+from .rsvp import Rsvp  # noqa: I001  (the import order is the order presets are listed in)
+from .tartan import Tartan
 from .centerfuge import Centerfuge
 from .monograph import Monograph
-from .rsvp import Rsvp
 from .seed import Seed
-from .tartan import Tartan
-from ._base import _PRESETS
 
 
 def preset(name: str, **params) -> Model:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _lattice as L
 from .._lattice import Lattice
@@ -60,15 +61,15 @@ class Rsvp(Model):
 
     def validate(self):
         s, eps = concrete(self.s), concrete(self.eps)
-        if s is not None and not jnp.all((s == 1) | (s == -1)):
+        if s is not None and not np.all((s == 1) | (s == -1)):
             raise ConfigError(f"rsvp: parameter s={s.tolist()} is invalid; s must be +1 (lamphron) or -1 (lamphrodyne)")
-        if s is not None and eps is not None and bool(jnp.any((s == -1) & (eps <= 0))):
+        if s is not None and eps is not None and np.any((s == -1) & (eps <= 0)):
             raise ConfigError("rsvp: s=-1 (lamphrodyne) needs eps > 0 (hyperdiffusion of S) to stay well-posed")
         if self.order not in L.ORDERS:
             raise ConfigError(f"rsvp: order={self.order!r} is invalid; valid orders are {L.ORDERS}")
         if self.advection not in L.ADVECTION_SCHEMES:
             raise ConfigError(f"rsvp: advection={self.advection!r} is invalid; valid schemes are {L.ADVECTION_SCHEMES}")
-        if eps is not None and not self.hyperdiffusion and bool(jnp.any(eps != 0)):
+        if eps is not None and not self.hyperdiffusion and np.any(eps != 0):
             object.__setattr__(self, "hyperdiffusion", True)  # static: the ∇⁴ term is compiled in
 
     def stencil_radius(self) -> int:
