@@ -1,0 +1,37 @@
+"""llm_bridge: Llama-family decoders in Flax NNX, with detachable gates for the detached Jacobian.
+
+    import llm_bridge as lb
+    m = lb.load("smollm2")                      # or a Hugging Face folder, or a .gguf file
+    ids = m.tokenize("The capital of France is")
+    logits = m.logits(ids)                      # (T, V)
+
+`m.decoder` is the Flax NNX `Decoder`; its pure methods (`embed`, `forward(x, detach=...)`,
+`run_layers`, `final_norm`, `unembed`) are the building blocks of the Jacobian analyses.
+"""
+
+from ._config import ModelConfig, RopeSpec
+from ._errors import (
+    BridgeError,
+    PromptError,
+    PromptTooLongError,
+    UnknownArchitectureError,
+    UnknownModelError,
+    UnsafeCheckpointError,
+    UnsupportedConfigError,
+    UnsupportedQuantizationError,
+    WeightFileError,
+)
+from ._gguf import config_from_gguf
+from ._hf_config import config_from_hf
+from ._layers import rms_norm
+from ._lm import LanguageModel
+from ._load import NAMED_MODELS, load
+from ._model import LAYER_PARAMS, Decoder, Trace
+
+__all__ = [
+    "BridgeError", "Decoder", "LAYER_PARAMS", "LanguageModel", "ModelConfig", "NAMED_MODELS",
+    "PromptError", "PromptTooLongError", "RopeSpec", "Trace", "UnknownArchitectureError",
+    "UnknownModelError", "UnsafeCheckpointError", "UnsupportedConfigError",
+    "UnsupportedQuantizationError", "WeightFileError", "config_from_gguf", "config_from_hf",
+    "load", "rms_norm",
+]

@@ -34,5 +34,9 @@ class UnknownModelError(BridgeError):
     """A model name that is neither a path nor one of the named models."""
 
 
-class PromptTooLongError(BridgeError):
-    """A prompt longer than the model's context (or an empty one)."""
+class PromptError(BridgeError):
+    """A prompt the model cannot take: empty, not a 1-D integer array, ids outside the vocabulary."""
+
+
+class PromptTooLongError(PromptError):
+    """A prompt (plus any tokens to generate) longer than the model's context."""

@@ -18,7 +18,6 @@ returns the residual stream after each layer and the attention / MLP contributio
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -202,9 +201,3 @@ class Decoder(nnx.Module):
     def __call__(self, ids) -> jax.Array:
         """Logits (T, V) of token ids (T,)."""
         return self.unembed(self.forward(self.embed(ids)))
-
-    def replace_config(self, **changes) -> "Decoder":
-        """A shallow copy sharing the weights, with some config fields changed (for experiments)."""
-        new = nnx.merge(*nnx.split(self))
-        new.config = dataclasses.replace(self.config, **changes)
-        return new

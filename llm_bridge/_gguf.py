@@ -1,0 +1,203 @@
+"""Load a GGUF file (llama.cpp's format) into the same `Decoder` as a Hugging Face folder.
+
+Three things differ from a Hugging Face checkpoint, all undone here:
+
+- **Names**: one table per architecture maps `blk.{i}.<suffix>` to this port's parameters.
+- **Q/K permutation**: llama.cpp's `llama` architecture rotates interleaved pairs, so its
+  converter permutes the rows of each head of W_q and W_k; we invert that per head. The other
+  architectures use the "NeoX" rotate-half layout and are stored unpermuted.
+- **Gemma norms**: llama.cpp stores Gemma's RMSNorm weights as `1 + w`; we subtract the one so
+  the weights mean what they mean in the Hugging Face model (whose forward adds it back).
+
+Hyperparameters come from the `{arch}.*` metadata; those llama.cpp hard-codes instead of storing
+(Gemma 2/3's sliding-window layer pattern, Gemma 3's local RoPE base) are set here as llama.cpp
+sets them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ._config import ModelConfig, RopeSpec
+from ._errors import UnknownArchitectureError, UnsupportedConfigError, WeightFileError
+from ._gguf_file import GGUFFile
+from ._model import Decoder
+from ._params import ParamCollector
+
+TOP = {"token_embd.weight": "embed", "output_norm.weight": "final_norm", "output.weight": "unembed"}
+
+_COMMON = {
+    "attn_q.weight": "q", "attn_k.weight": "k", "attn_v.weight": "v", "attn_output.weight": "o",
+    "attn_q.bias": "q_bias", "attn_k.bias": "k_bias", "attn_v.bias": "v_bias", "attn_output.bias": "o_bias",
+    "attn_q_norm.weight": "q_norm", "attn_k_norm.weight": "k_norm",
+    "ffn_gate.weight": "gate", "ffn_up.weight": "up", "ffn_down.weight": "down",
+}
+_PRE_NORMS = {"attn_norm.weight": "attn_norm", "ffn_norm.weight": "mlp_norm"}
+_POST_NORMS = {"post_attention_norm.weight": "post_attn_norm", "post_ffw_norm.weight": "post_mlp_norm"}
+# Phi-3 keeps its fused projections: (q; k; v) rows in attn_qkv, (gate; up) rows in ffn_up.
+_PHI3 = {
+    "attn_norm.weight": "attn_norm", "ffn_norm.weight": "mlp_norm",
+    "attn_qkv.weight": ("q", "k", "v"), "attn_output.weight": "o",
+    "ffn_up.weight": ("gate", "up"), "ffn_down.weight": "down",
+}
+
+#: GGUF architecture → (port family, layer tensor suffix → parameter name or fused parts).
+ARCHITECTURES = {
+    "llama": ("llama", _PRE_NORMS | _COMMON),
+    "qwen2": ("qwen2", _PRE_NORMS | _COMMON),
+    "qwen3": ("qwen3", _PRE_NORMS | _COMMON),
+    "gemma": ("gemma", _PRE_NORMS | _COMMON),
+    "gemma2": ("gemma2", _PRE_NORMS | _POST_NORMS | _COMMON),
+    "gemma3": ("gemma3", _PRE_NORMS | _POST_NORMS | _COMMON),
+    "phi3": ("phi3", _PHI3),
+    "olmo2": ("olmo2", _POST_NORMS | _COMMON),
+}
+
+# llama.cpp scales Gemma 2/3 27B queries by (d / heads)^-1/2, every other size by head_dim^-1/2;
+# the 27B models are recognised by their layer count, as llama.cpp does.
+_GEMMA_27B_LAYERS = {"gemma2": 46, "gemma3": 62}
+# llama.cpp's default attention soft-caps for Gemma 2 when the file does not store them.
+_GEMMA2_SOFTCAPS = (50.0, 30.0)
+
+_LAYER_NAME = re.compile(r"blk\.(\d+)\.(.+)")
+
+
+def _unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """Undo llama.cpp's per-head row interleave of W_q / W_k (or of their biases)."""
+    rows = w.shape[0]
+    rest = w.shape[1:]
+    return w.reshape(n_head, rows // n_head // 2, 2, *rest).swapaxes(1, 2).reshape(w.shape)
+
+
+def config_from_gguf(f: GGUFFile) -> ModelConfig:
+    """A `ModelConfig` from a GGUF file's metadata (and, for tying and RoPE factors, its tensors)."""
+    md = f.metadata
+    arch = md.get("general.architecture")
+    if arch not in ARCHITECTURES:
+        raise UnknownArchitectureError(
+            f"{f.path}: unknown GGUF architecture {arch!r}; supported: {', '.join(ARCHITECTURES)}"
+        )
+    family = ARCHITECTURES[arch][0]
+
+    def get(key, default=None):
+        value = md.get(f"{arch}.{key}", default)
+        if value is None:
+            raise WeightFileError(f"{f.path}: GGUF metadata {arch}.{key} is missing")
+        return value
+
+    d, heads, layers = int(get("embedding_length")), int(get("attention.head_count")), int(get("block_count"))
+    kv_heads = get("attention.head_count_kv", heads)
+    if not np.isscalar(kv_heads):
+        raise UnsupportedConfigError(f"{f.path}: per-layer {arch}.attention.head_count_kv is not supported")
+    head_dim = int(get("attention.key_length", d // heads))
+    if int(get("attention.value_length", head_dim)) != head_dim:
+        raise UnsupportedConfigError(f"{f.path}: {arch}.attention.value_length differs from key_length; not supported")
+    vocab = md.get(f"{arch}.vocab_size") or len(md.get("tokenizer.ggml.tokens", ()))
+    if not vocab:
+        raise WeightFileError(f"{f.path}: GGUF metadata gives no vocabulary size")
+    gemma = family.startswith("gemma")
+
+    # RoPE of the global layers, with llama.cpp's scaling metadata or per-frequency factors.
+    rotary = int(get("rope.dimension_count", head_dim))
+    theta = float(get("rope.freq_base", 10000.0))
+    scaling = md.get(f"{arch}.rope.scaling.type", "none")
+    if scaling not in ("none", "linear"):
+        raise UnsupportedConfigError(f"{f.path}: {arch}.rope.scaling.type={scaling!r} is not supported; supported: none, linear")
+    if "rope_factors_long.weight" in f.tensors or "rope_factors_short.weight" in f.tensors:
+        raise UnsupportedConfigError(f"{f.path}: LongRoPE factors (rope_factors_long/short) are not supported")
+    if "rope_freqs.weight" in f.tensors:
+        factors = tuple(float(v) for v in f.read("rope_freqs.weight"))
+        rope = RopeSpec(theta, rotary, scaling="factors", freq_factors=factors)
+    elif scaling == "linear":
+        rope = RopeSpec(theta, rotary, scaling="linear", factor=float(get("rope.scaling.factor")))
+    else:
+        rope = RopeSpec(theta, rotary)
+
+    window = md.get(f"{arch}.attention.sliding_window")
+    windows, ropes, layer_ropes = [None] * layers, (rope,), (0,) * layers
+    if family == "gemma2":  # llama.cpp: even layers slide
+        windows = [int(window) if i % 2 == 0 else None for i in range(layers)]
+    elif family == "gemma3":  # llama.cpp: five sliding layers, then one global; local RoPE base 10 000
+        windows = [int(window) if (i + 1) % 6 else None for i in range(layers)]
+        local = RopeSpec(float(md.get(f"{arch}.rope.freq_base_swa", 10000.0)), rotary)
+        ropes, layer_ropes = (rope, local), tuple(0 if w is None else 1 for w in windows)
+    elif window and family == "phi3":
+        windows = [int(window)] * layers
+
+    query_dim = d / heads if layers == _GEMMA_27B_LAYERS.get(family) else head_dim
+    attn_cap = md.get(f"{arch}.attn_logit_softcapping")
+    final_cap = md.get(f"{arch}.final_logit_softcapping")
+    if family == "gemma2":
+        attn_cap = attn_cap or _GEMMA2_SOFTCAPS[0]
+        final_cap = final_cap or _GEMMA2_SOFTCAPS[1]
+    eos = md.get("tokenizer.ggml.eos_token_id")
+    return ModelConfig(
+        family=family,
+        vocab_size=int(vocab),
+        hidden_size=d,
+        intermediate_size=int(get("feed_forward_length")),
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=int(kv_heads),
+        head_dim=head_dim,
+        max_position_embeddings=int(get("context_length")),
+        norm_eps=float(get("attention.layer_norm_rms_epsilon")),
+        activation="gelu_tanh" if gemma else "silu",
+        norm_offset=1.0 if gemma else 0.0,
+        pre_norms=family != "olmo2",
+        post_norms=family in ("gemma2", "gemma3", "olmo2"),
+        qk_norm={"qwen3": "head", "gemma3": "head", "olmo2": "projection"}.get(family),
+        qkv_bias="blk.0.attn_q.bias" in f.tensors,
+        o_bias="blk.0.attn_output.bias" in f.tensors,
+        query_scale=query_dim**-0.5,
+        attn_softcap=None if attn_cap is None else float(attn_cap),
+        final_softcap=None if final_cap is None else float(final_cap),
+        embed_scale=math.sqrt(d) if gemma else None,
+        tie_embeddings="output.weight" not in f.tensors,
+        ropes=ropes,
+        layer_ropes=layer_ropes,
+        layer_windows=tuple(windows),
+        bos_token_id=md.get("tokenizer.ggml.bos_token_id"),
+        eos_token_ids=() if eos is None else (int(eos),),
+    )
+
+
+def load_gguf(path: Path, dtype, gguf: GGUFFile | None = None) -> tuple[ModelConfig, Decoder]:
+    """Config and decoder from a GGUF file, every tensor dequantized and converted to `dtype`."""
+    f = gguf or GGUFFile(path)
+    config = config_from_gguf(f)
+    arch = f.metadata["general.architecture"]
+    table = ARCHITECTURES[arch][1]
+    params = ParamCollector(config, dtype, str(path))
+    gemma = config.family.startswith("gemma")
+    for name in f.tensors:
+        if name == "rope_freqs.weight":
+            continue  # folded into the config's RoPE
+        match = _LAYER_NAME.fullmatch(name)
+        target = table.get(match.group(2)) if match else TOP.get(name)
+        if target is None:
+            raise WeightFileError(f"{path}: unexpected tensor {name} for GGUF architecture {arch}")
+        layer = int(match.group(1)) if match else None
+        w = f.read(name)
+        if gemma and name.endswith("norm.weight"):
+            w = w - np.float32(1.0)
+        if arch == "llama" and match and match.group(2).startswith(("attn_q.", "attn_k.")):
+            w = _unpermute(w, config.num_heads if match.group(2).startswith("attn_q.") else config.num_kv_heads)
+        if isinstance(target, tuple):  # fused rows
+            c = config
+            sizes = {
+                "q": c.num_heads * c.head_dim, "k": c.num_kv_heads * c.head_dim, "v": c.num_kv_heads * c.head_dim,
+                "gate": c.intermediate_size, "up": c.intermediate_size,
+            }
+            bounds = np.cumsum([0] + [sizes[p] for p in target])
+            if bounds[-1] != w.shape[0]:
+                raise WeightFileError(f"{path}: fused tensor {name} has {w.shape[0]} rows, expected {bounds[-1]}")
+            for part, a, b in zip(target, bounds[:-1], bounds[1:]):
+                params.put(part, w[a:b], layer, tensor=name)
+        else:
+            params.put(target, w, layer, tensor=name)
+    return config, params.decoder()
