@@ -14,6 +14,10 @@ from ._integrate import METHODS, Trajectory, rollout, simulate, stages, step
 from ._lattice import Lattice
 from ._state import INITIAL_KINDS, State, channel_names, from_array, initial_state, to_array
 from ._timestep import check_timestep, max_stable_dt, stability_limits
+from ._sharding import device_mesh, shard_state, sharded_rollout
+from ._sweep import SweepResult, sweep
+from ._sweep_store import sweep_to_folder
+from ._distributed import initialize as initialize_distributed
 from .errors import ConfigError, NonFiniteError, RsvpError, UnstableTimestepError
 from .models import Model, preset, presets
 
@@ -27,4 +31,5 @@ __all__ = [
     "diagnostics", "models", "spectra",
     "RsvpError", "ConfigError", "UnstableTimestepError", "NonFiniteError",
     "METHODS", "INITIAL_KINDS", "stages",
+    "sweep", "sweep_to_folder", "SweepResult", "device_mesh", "shard_state", "sharded_rollout", "initialize_distributed",
 ]

@@ -1,0 +1,445 @@
+"""Parameter sweeps: many runs of one model, as `vmap`ped batches under one `jit`, on every device.
+
+A sweep is a list of *points*, each a set of parameter values (and optionally an
+initial-condition `seed`). A grid `{"gamma": [...], "nu": [...]}` is the Cartesian product
+of its axes, in C order (the last name varies fastest). Every point runs
+`steps` steps of the model from its initial state, saving the diagnostics of
+`rsvp_jax.diagnostics` every `save_every` steps and a few summaries of its final state.
+
+How it runs:
+
+1. **On the host, per point:** the parameters are validated (`model.replace`) and dt is
+   checked against the point's stability limits (`rj.stability_limits`); a point that
+   violates one is recorded as `"unstable"` with the limit's message and is not run.
+2. **On the devices, per batch:** B points are stacked along a leading axis and run by
+   `jax.vmap` of one pure function under one `jax.jit`; the batch axis is split over a
+   one-axis `Mesh` of all devices (`_sharding`). B is a multiple of the device count; a
+   last, short batch is padded (with copies of its last point), never refused. With no
+   `batch_size`, B is chosen from the free memory.
+3. **Inside the batch, per point:** the first step whose result is not finite is
+   recorded (the state is frozen at the last finite one, so one bad point cannot poison
+   its batch); the point is then `"nonfinite"`, its diagnostics from that step on are NaN.
+
+`iter_sweep` yields each finished batch as a `SweepResult` over its points (the resumable
+`rsvp sweep` writes them as they come); `sweep` collects them into one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from typing import Callable, Iterator, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _sharding as sh
+from . import diagnostics as _diag
+from ._integrate import _advance, check_method
+from ._lattice import Lattice
+from ._state import State
+from ._timestep import check_timestep
+from .errors import ConfigError, UnstableTimestepError
+
+SEED = "seed"
+STATUS = ("ok", "unstable", "nonfinite")  # the codes 0, 1, 2 of `SweepResult.status`
+SUMMARIES = ("phi_std", "S_std", "phi_max", "S_max", "speed_rms", "invariant_drift")  # see `final_summaries`
+
+
+# ---- the points -----------------------------------------------------------------------------------
+def grid_points(grid: Mapping[str, Sequence]) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
+    """The Cartesian product of `grid`'s axes, flattened in C order: (name → (P,) values, grid shape)."""
+    names = list(grid)
+    axes = [np.atleast_1d(np.asarray(grid[k])) for k in names]
+    for k, a in zip(names, axes):
+        if a.ndim != 1 or a.size == 0:
+            raise ConfigError(f"sweep axis {k!r} must be a non-empty 1-D list of values, not shape {a.shape}")
+    mesh = np.meshgrid(*axes, indexing="ij") if axes else []
+    return {k: m.reshape(-1) for k, m in zip(names, mesh)}, tuple(a.size for a in axes)
+
+
+def list_points(points: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:
+    """A list of points `[{"gamma": 0.1, "nu": 0.2}, ...]` (all with the same names) as name → (P,) values."""
+    points = list(points)
+    if not points:
+        raise ConfigError("a sweep needs at least one point")
+    names = list(points[0])
+    for i, p in enumerate(points):
+        if sorted(p) != sorted(names):
+            raise ConfigError(f"sweep point {i} has names {sorted(p)}, but point 0 has {sorted(names)}")
+    return {k: np.asarray([p[k] for p in points]) for k in names}
+
+
+def check_names(model, names) -> None:
+    """Only numeric model parameters and `seed` can be swept; say which are valid otherwise."""
+    params, statics = model.param_names(), model.static_names()
+    for k in names:
+        if k in statics:
+            raise ConfigError(f"{model.name}: {k!r} is a compile-time switch and cannot be swept; "
+                              f"run one sweep per value (with --set {k}=...)")
+        if k != SEED and k not in params:
+            raise ConfigError(f"{model.name} has no parameter {k!r} to sweep; "
+                              f"valid names are {', '.join(params)} and {SEED!r} (initial-condition seed)")
+
+
+def point_label(values: Mapping[str, np.ndarray], i: int) -> str:
+    """'gamma=0.1, nu=0.2' for point i."""
+    return ", ".join(f"{k}={np.asarray(v)[i].item():g}" for k, v in values.items()) or "the point"
+
+
+# ---- results --------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """The results of some (or all) points of a sweep, as host (NumPy) arrays.
+
+    - `index` (P,): which points of the whole sweep these are;
+    - `values`: swept name → (P,) values; `grid_shape`: the whole sweep's grid shape, or None;
+    - `times`, `steps` (T,): the snapshot times and step numbers (shared by all points);
+    - `diagnostics`: name → (P, T), NaN from a point's failure on;
+    - `summaries`: name → (P,), final-state summaries, NaN for failed points;
+    - `status` (P,): codes into `STATUS` (0 ok, 1 unstable, 2 nonfinite);
+      `failed_step` (P,): the first non-finite step, or 0; `reason` (P,): why it failed, or "";
+    - `final`: the final states (a `State` of (P, ...) arrays; the last finite state of a
+      failed point) if they were asked for, else None.
+    """
+
+    index: np.ndarray
+    values: dict
+    grid_shape: tuple | None
+    times: np.ndarray
+    steps: np.ndarray
+    diagnostics: dict
+    summaries: dict
+    status: np.ndarray
+    failed_step: np.ndarray
+    reason: np.ndarray
+    final: State | None = None
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.values)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.status == 0
+
+    def take(self, sel) -> "SweepResult":
+        """The points at positions `sel` (an index array or a boolean mask) of this result."""
+        t = lambda a: np.asarray(a)[sel]  # noqa: E731
+        return dataclasses.replace(
+            self, index=t(self.index), values={k: t(v) for k, v in self.values.items()},
+            diagnostics={k: t(v) for k, v in self.diagnostics.items()}, summaries={k: t(v) for k, v in self.summaries.items()},
+            status=t(self.status), failed_step=t(self.failed_step), reason=t(self.reason),
+            final=None if self.final is None else jax.tree.map(t, self.final),
+        )
+
+    @staticmethod
+    def concatenate(parts: Sequence["SweepResult"]) -> "SweepResult":
+        """Join partial results and sort them by point index."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            raise ConfigError("no sweep results to join")
+        cat = lambda *a: np.concatenate(a)  # noqa: E731
+        first = parts[0]
+        joined = dataclasses.replace(
+            first, index=cat(*(p.index for p in parts)),
+            values={k: cat(*(p.values[k] for p in parts)) for k in first.values},
+            diagnostics={k: cat(*(p.diagnostics[k] for p in parts)) for k in first.diagnostics},
+            summaries={k: cat(*(p.summaries[k] for p in parts)) for k in first.summaries},
+            status=cat(*(p.status for p in parts)), failed_step=cat(*(p.failed_step for p in parts)),
+            reason=cat(*(p.reason for p in parts)),
+            final=None if first.final is None else jax.tree.map(cat, *(p.final for p in parts)),
+        )
+        return joined.take(np.argsort(joined.index, kind="stable"))
+
+
+# ---- final-state summaries --------------------------------------------------------------------------
+def final_summaries(model, lat: Lattice, x: State, x0: State) -> dict:
+    """Scalars that describe where a run ended (vmappable).
+
+    | key               | quantity                                               |
+    |-------------------|--------------------------------------------------------|
+    | `phi_std`, `S_std`| spatial standard deviation of Φ, S (pattern strength)  |
+    | `phi_max`, `S_max`| their maxima                                           |
+    | `speed_rms`       | √⟨|v|²⟩                                                |
+    | `invariant_drift` | (I(x) − I(x0)) / |I(x0)| of the conserved integral, if the model has one |
+    """
+    space = tuple(range(-lat.ndim, 0))
+    out = {
+        "phi_std": jnp.std(x.phi, axis=space), "S_std": jnp.std(x.S, axis=space),
+        "phi_max": jnp.max(x.phi, axis=space), "S_max": jnp.max(x.S, axis=space),
+        "speed_rms": jnp.sqrt(jnp.mean(jnp.sum(x.v**2, axis=-lat.ndim - 1), axis=space)),
+    }
+    inv, inv0 = model.invariant(lat, x), model.invariant(lat, x0)
+    if inv is not None:
+        out["invariant_drift"] = (inv - inv0) / jnp.abs(inv0)
+    return out
+
+
+def _extra(fns, model, lat, x) -> dict:
+    """User summaries: name → fn(model, lat, x_final) giving a scalar or a dict of scalars."""
+    out = {}
+    for name, fn in fns:
+        value = fn(model, lat, x)
+        if isinstance(value, Mapping):
+            out.update({f"{name}_{k}": jnp.asarray(v) for k, v in value.items()})
+        else:
+            out[name] = jnp.asarray(value)
+    return out
+
+
+# ---- one batch ----------------------------------------------------------------------------------
+@functools.partial(jax.jit, static_argnames=("lat", "method", "n_saves", "save_every", "diag_names", "extra", "final_states"))
+def _run_batch(models, x0, dt, *, lat, method, n_saves, save_every, diag_names, extra, final_states):
+    """`vmap` over the leading axis of every parameter of `models` and every field of `x0`.
+
+    Every numeric parameter is batched, swept or not, so that one compiled batch serves every
+    choice of swept names (a sweep over nu reuses the compilation of a sweep over gamma).
+    """
+
+    def one(m, x0):
+        m = m.astype(x0.phi.dtype)
+
+        def save(carry, j):
+            x, bad = carry
+            x, b = _advance(m, lat, x, dt, save_every, method, False)
+            bad = jnp.where((bad == 0) & (b > 0), j * save_every + b, bad)
+            d = _diag.compute(m, lat, x)
+            return (x, bad), {k: d[k] for k in diag_names}
+
+        (x, bad), diags = jax.lax.scan(save, (x0, jnp.zeros((), jnp.int32)), jnp.arange(n_saves, dtype=jnp.int32))
+        d0 = _diag.compute(m, lat, x0)
+        diags = {k: jnp.concatenate([d0[k][None], diags[k]]) for k in diag_names}
+        summ = {**final_summaries(m, lat, x, x0), **_extra(extra, m, lat, x)}
+        return diags, bad, summ, (x if final_states else None)
+
+    return jax.vmap(one)(models, x0)
+
+
+def _free_bytes_per_device() -> int:
+    dev = jax.local_devices()[0]
+    stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return int(0.5 * (stats["bytes_limit"] - stats.get("bytes_in_use", 0)))
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        free = 2**31
+    return int(0.25 * free / max(1, jax.local_device_count()))
+
+
+def auto_batch_size(lat: Lattice, dtype, n_points: int, n_devices: int, stages: int = 3, memory: int | None = None,
+                    max_per_device: int = 256) -> int:
+    """Points per batch: as many as fit in `memory` bytes per device (default: a share of the free
+    memory), at most what `n_points` needs, at most `max_per_device`; always a multiple of `n_devices`.
+
+    A point holds its state, one buffer per Runge–Kutta stage and the operators' temporaries:
+    about (4·stages + 16) states, which is generous on purpose.
+    """
+    state = lat.channels * lat.size * np.dtype(dtype).itemsize
+    per_point = state * (4 * stages + 16)
+    fit = max(1, (memory or _free_bytes_per_device()) // per_point)
+    need = math.ceil(max(1, n_points) / n_devices)
+    return n_devices * int(min(fit, need, max_per_device))
+
+
+# ---- the sweep ------------------------------------------------------------------------------------
+def _initial(x0, seed):
+    state = x0(int(seed)) if callable(x0) else x0
+    return jax.tree.map(np.asarray, state)
+
+
+def iter_sweep(model, lat: Lattice, x0, dt, steps: int, values: Mapping[str, Sequence], *, grid_shape=None,
+               save_every: int | None = None, method: str = "ssprk3", diagnostics: Sequence[str] | None = None,
+               summaries: Mapping[str, Callable] | None = None, final_states: bool = False,
+               batch_size: int | None = None, mesh=None, check: bool = True, skip=None) -> Iterator[SweepResult]:
+    """Run the points `values` (name → (P,) values) batch by batch; yield each batch's `SweepResult`.
+
+    The arguments are those of `sweep` (which builds `values` from a grid); `skip` is a boolean
+    mask (P,) of points not to run (already done). Unstable points come first, as one result.
+    """
+    check_method(method)
+    model.check_lattice(lat)
+    values = {k: np.asarray(v) for k, v in values.items()}
+    check_names(model, values)
+    P = len(next(iter(values.values()))) if values else 1
+    if any(len(v) != P for v in values.values()):
+        raise ConfigError(f"every swept name needs the same number of values; got {({k: len(v) for k, v in values.items()})}")
+    steps, save_every = int(steps), int(save_every or steps)
+    if steps < 1 or save_every < 1 or steps % save_every:
+        raise ConfigError(f"steps={steps} must be >= 1 and a multiple of save_every={save_every}")
+    if SEED in values and not callable(x0):
+        raise ConfigError("sweeping 'seed' needs x0 to be a function of the seed, e.g. lambda s: rj.initial_state(lat, 'blobs', s)")
+    skip = np.zeros(P, bool) if skip is None else np.asarray(skip, bool)
+    params = {k: v for k, v in values.items() if k != SEED}
+    seeds = values.get(SEED, np.zeros(P, int)).astype(int)
+
+    # 1. host: validate every point, check dt for those to run.
+    states = {s: _initial(x0, s) for s in np.unique(seeds)}
+    on_device = {s: jax.tree.map(jnp.asarray, x) for s, x in states.items()}
+    dtype = next(iter(states.values())).phi.dtype
+    status, reason = np.zeros(P, np.int8), np.full(P, "", dtype=object)
+    for i in range(P):
+        try:
+            m = model.replace(**{k: v[i].item() for k, v in params.items()})
+        except ConfigError as e:
+            raise ConfigError(f"sweep point {i} ({point_label(values, i)}): {e}") from None
+        if check and not skip[i]:
+            try:
+                check_timestep(m, lat, on_device[seeds[i]], dt)
+            except UnstableTimestepError as e:
+                status[i], reason[i] = 1, str(e)
+    # All values at once set the static switches the batch needs (e.g. ∇⁴S on if any eps > 0).
+    base = model.replace(**{k: v for k, v in params.items()})
+    base = base.replace(**{k: v[0] for k, v in params.items()})
+
+    x_probe = on_device[seeds[0]]
+    available = tuple(_diag.compute(model.astype(dtype), lat, x_probe))
+    diag_names = tuple(available if diagnostics is None else diagnostics)
+    bad_names = [k for k in diag_names if k not in available]
+    if bad_names:
+        raise ConfigError(f"unknown diagnostic {bad_names[0]!r}; valid ones are {', '.join(available)}")
+    extra = tuple((summaries or {}).items())
+    n_saves = steps // save_every
+    step_numbers = np.arange(n_saves + 1) * save_every
+    times = step_numbers * (1.0 if model.discrete else float(dt))
+
+    def empty(idx) -> SweepResult:
+        k, T = len(idx), n_saves + 1
+        return SweepResult(idx, {n: v[idx] for n, v in values.items()}, grid_shape, times, step_numbers,
+                           {n: np.full((k, T), np.nan) for n in diag_names}, {}, status[idx], np.zeros(k, np.int64),
+                           reason[idx], None)
+
+    unstable = np.flatnonzero((status == 1) & ~skip)
+    todo = np.flatnonzero((status == 0) & ~skip)
+    summary_names = None
+    if len(unstable):
+        summary_names = _summary_names(base, lat, x_probe, extra, dtype)
+        r = empty(unstable)
+        yield dataclasses.replace(r, summaries={n: np.full(len(unstable), np.nan) for n in summary_names},
+                                  final=_nan_states(states[seeds[0]], len(unstable)) if final_states else None)
+    if not len(todo):
+        return
+
+    # 2. devices: batches of B points (a multiple of the mesh size), the last one padded.
+    mesh = sh.device_mesh() if mesh is None else mesh
+    n_dev = sh.mesh_size(mesh)
+    from ._integrate import stages as _stages
+
+    B = auto_batch_size(lat, dtype, len(todo), n_dev, _stages(model, method)) if batch_size is None else \
+        sh.pad_batch(int(batch_size), n_dev)
+    on_batch = sh.batch_sharding(mesh)
+    dt_dev = sh.put(np.asarray(dt, dtype), sh.replicated(mesh))
+    every = {k: np.asarray(getattr(base, k), dtype) for k in model.param_names()}  # the swept ones are replaced below
+    static = dict(lat=lat, method=method, n_saves=n_saves, save_every=save_every, diag_names=diag_names,
+                  extra=extra, final_states=bool(final_states))
+    for start in range(0, len(todo), B):
+        idx = todo[start:start + B]
+        padded = np.concatenate([idx, np.full(B - len(idx), idx[-1])])
+        batched = {k: np.broadcast_to(v, (B,)) for k, v in every.items()}
+        batched.update({k: v[padded].astype(dtype) for k, v in params.items()})
+        models = dataclasses.replace(base, **batched)
+        xs = jax.tree.map(lambda *a: np.stack(a), *(states[seeds[i]] for i in padded))
+        out = _run_batch(sh.put(models, on_batch), sh.put(xs, on_batch), dt_dev, **static)
+        diags, bad, summ, final = sh.to_host(out)
+        k = len(idx)
+        diags = {n: np.asarray(diags[n][:k], np.float64) for n in diag_names}
+        summ = {n: np.asarray(v[:k], np.float64) for n, v in summ.items()}
+        bad = np.asarray(bad[:k], np.int64)
+        st, why = status[idx].copy(), reason[idx].copy()
+        for j in np.flatnonzero(bad > 0):
+            st[j] = 2
+            t = bad[j] * (1.0 if model.discrete else float(dt))
+            why[j] = f"the run became non-finite at step {bad[j]} (t = {t:g})"
+            for n in diag_names:
+                diags[n][j, step_numbers >= bad[j]] = np.nan
+            for n in summ:
+                summ[n][j] = np.nan
+        yield SweepResult(idx, {n: v[idx] for n, v in values.items()}, grid_shape, times, step_numbers, diags, summ,
+                          st, bad, why, None if final is None else jax.tree.map(lambda a: a[:k], final))
+
+
+def _summary_names(base, lat, x, extra, dtype) -> tuple[str, ...]:
+    m = base.astype(dtype)
+    shapes = jax.eval_shape(lambda x: {**final_summaries(m, lat, x, x), **_extra(extra, m, lat, x)}, x)
+    return tuple(shapes)
+
+
+def _nan_states(x: State, k: int) -> State:
+    return jax.tree.map(lambda a: np.full((k, *a.shape), np.nan, a.dtype), x)
+
+
+def sweep(model, lat: Lattice, x0, dt, steps: int, grid: Mapping[str, Sequence] | None = None,
+          points: Sequence[Mapping] | None = None, *, save_every: int | None = None, method: str = "ssprk3",
+          diagnostics: Sequence[str] | None = None, summaries: Mapping[str, Callable] | None = None,
+          final_states: bool = False, batch_size: int | None = None, mesh=None, check: bool = True,
+          progress=None) -> SweepResult:
+    """Run `model` at every point of a parameter grid (or list), batched, on every device.
+
+    ```python
+    res = rj.sweep(model, lat, x0, dt=0.05, steps=500, grid={"gamma": np.linspace(0.05, 0.5, 8)})
+    res.summaries["phi_std"]           # (8,) final-state summaries
+    res.diagnostics["kinetic_energy"]  # (8, T) over time; res.status / res.reason for failures
+    ```
+
+    Args:
+      model, lat: the equations (the base values of every parameter not swept) and the lattice.
+      x0: the initial `State` of every point, or a function `seed -> State` when `"seed"` is swept.
+      dt, steps, save_every, method: as in `rj.simulate` (diagnostics every `save_every` steps).
+      grid: name → values; the sweep is their Cartesian product (C order). Names are numeric
+        model parameters (not static switches) and `"seed"`.
+      points: instead of `grid`, a list of `{name: value}` dicts.
+      diagnostics: which `rsvp_jax.diagnostics` to keep over time (default all).
+      summaries: extra final-state summaries, name → `fn(model, lat, x_final)` giving a scalar or
+        a dict of scalars (vmappable; e.g. a tile-Jacobian spectrum summary). Pass the same
+        function objects between calls to reuse the compiled batch.
+      final_states: also return every point's final state.
+      batch_size: points per batch (rounded up to a multiple of the device count); default: from
+        the free memory. mesh: a one-axis `jax.sharding.Mesh` (default: all devices).
+      check: check dt per point against the stability limits (unstable points are not run).
+      progress: `progress(points_done, points_total)`, or True for a tqdm bar.
+
+    Returns a `SweepResult` over all points, in sweep order. Failed points (`status` ≠ 0) do
+    not stop the sweep.
+    """
+    if (grid is None) == (points is None):
+        raise ConfigError("give exactly one of grid={name: values} or points=[{name: value}, ...]")
+    values, shape = grid_points(grid) if grid is not None else (list_points(points), None)
+    report = _progress(progress, len(next(iter(values.values()))) if values else 1)
+    parts = []
+    for part in iter_sweep(model, lat, x0, dt, steps, values, grid_shape=shape, save_every=save_every, method=method,
+                           diagnostics=diagnostics, summaries=summaries, final_states=final_states,
+                           batch_size=batch_size, mesh=mesh, check=check):
+        parts.append(part)
+        report(len(part))
+    report(None)
+    return SweepResult.concatenate(parts)
+
+
+def _progress(progress, total):
+    """`report(n)` adds n finished points; `report(None)` closes the bar."""
+    if not progress:
+        return lambda n: None
+    if callable(progress):
+        done = [0]
+
+        def report(n):
+            if n is not None:
+                done[0] += n
+                progress(done[0], total)
+
+        return report
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="point", dynamic_ncols=True)
+    return lambda n: bar.close() if n is None else bar.update(n)
+
+
+__all__ = ["sweep", "iter_sweep", "SweepResult", "grid_points", "list_points", "final_summaries", "auto_batch_size",
+           "STATUS", "SEED", "SUMMARIES"]

@@ -1,0 +1,234 @@
+"""`rsvp sweep`: a resumable parameter sweep, batched over every device (and process).
+
+```
+rsvp sweep --preset rsvp --shape 64,64 --steps 500 --param gamma=0.05:0.5:8 --param nu=0.01,0.05,0.1 --out DIR
+```
+
+`--param NAME=SPEC` adds a grid axis: `START:STOP:NUM` (NUM evenly spaced values, both ends
+included), `START:STOP:NUM:log` (geometric), `A,B,C` (a list) or one value. `seed` sweeps
+the initial condition's random seed. Writes `DIR/sweep.nc` (parameters as coordinates),
+`DIR/sweep.png`, `DIR/sweep_<diagnostic>.png` and `DIR/summary.json`; finished batches are
+kept in `DIR/batches/`, so the same command again resumes an interrupted sweep, and a
+different one is refused (exit 2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from ._common import Timer, add_model_args, list_presets, model_from_args, out_dir, parse_assignments, say
+
+DEFAULT_PARAMS = {"rsvp": ["gamma=0.05:0.5:4", "D_S=0.02:0.2:3"]}
+DEFAULT_PLOTS = "phi_std,S_std,kinetic_energy"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="run a resumable parameter sweep, batched over all devices",
+                       description="Run a preset over a grid of parameters (vmapped batches, sharded over every "
+                                   "device); write sweep.nc, sweep.png and summary.json into --out. The same "
+                                   "command again resumes an interrupted sweep.")
+    add_model_args(p, steps=200, dt=0.05, shape="32,32")
+    g = p.add_argument_group("sweep")
+    g.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
+                   help="a grid axis: START:STOP:NUM, START:STOP:NUM:log, A,B,C or one value; NAME may be 'seed' "
+                        "(repeatable; default for rsvp: " + " ".join(DEFAULT_PARAMS["rsvp"]) + ")")
+    g.add_argument("--save-every", type=int, default=None, help="steps between saved diagnostics (default: ~20 saves)")
+    g.add_argument("--batch-size", type=int, default=None, help="points per batch (default: from free memory)")
+    g.add_argument("--plot", default=DEFAULT_PLOTS, help=f"comma-separated summaries to map (default {DEFAULT_PLOTS})")
+    g.add_argument("--save-states", action="store_true", help="also store every point's final state")
+    g.add_argument("--out", default="out/sweep", help="output folder (default out/sweep)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    d = p.add_argument_group("multi-process (jax.distributed; default: the JAX_* environment variables)")
+    d.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's coordinator address")
+    d.add_argument("--num-processes", type=int, default=None, help="number of processes")
+    d.add_argument("--process-id", type=int, default=None, help="this process's id, 0..N-1")
+    p.set_defaults(func=run)
+
+
+def parse_axis(item: str, model) -> tuple[str, np.ndarray]:
+    """'gamma=0.05:0.5:8' → ('gamma', 8 values); see the module docstring for the forms."""
+    from .._sweep import SEED, check_names
+
+    if "=" not in item:
+        raise ConfigError(f"--param {item!r} is not NAME=SPEC (e.g. gamma=0.05:0.5:8 or nu=0.01,0.1)")
+    name, spec = (s.strip() for s in item.split("=", 1))
+    check_names(model, [name])
+    parts = spec.split(":")
+    try:
+        if len(parts) == 1:
+            values = np.asarray([float(v) for v in spec.split(",") if v.strip() != ""])
+        elif len(parts) in (3, 4):
+            lo, hi, n = float(parts[0]), float(parts[1]), parts[2]
+            if not n.isdigit() or int(n) < 1:
+                raise ConfigError(f"--param {name}: the number of values {n!r} must be a whole number >= 1")
+            if len(parts) == 4 and parts[3] != "log":
+                raise ConfigError(f"--param {name}: the 4th part {parts[3]!r} may only be 'log'")
+            if len(parts) == 4 and (lo <= 0 or hi <= 0):
+                raise ConfigError(f"--param {name}: a log axis needs START and STOP > 0, not {lo:g} and {hi:g}")
+            values = (np.geomspace if len(parts) == 4 else np.linspace)(lo, hi, int(n))
+        else:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--param {name}={spec!r} is not START:STOP:NUM[:log], A,B,C or one number") from None
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise ConfigError(f"--param {name}={spec!r} gives no values or non-finite ones")
+    if name == SEED:
+        if not np.all(values == np.round(values)) or np.any(values < 0):
+            raise ConfigError(f"--param seed={spec!r}: seeds must be whole numbers >= 0")
+        values = values.astype(np.int64)
+    return name, values
+
+
+def parse_grid(items, model, set_names=()) -> dict[str, np.ndarray]:
+    grid = {}
+    for item in items:
+        name, values = parse_axis(item, model)
+        if name in grid:
+            raise ConfigError(f"--param {name} is given twice; give each swept name once")
+        if name in set_names:
+            raise ConfigError(f"{name!r} is both --set and --param; drop one of them")
+        grid[name] = values
+    return grid
+
+
+def _default_params(model) -> list[str]:
+    if model.name in DEFAULT_PARAMS:
+        return DEFAULT_PARAMS[model.name]
+    out = []
+    for k, v in model.params().items():
+        if k in model.param_names() and isinstance(v, float) and v > 0 and len(out) < 2:
+            out.append(f"{k}={0.5 * v:g}:{2 * v:g}:{4 if not out else 3}")
+    return out
+
+
+def run(args) -> int:
+    if args.list_presets:
+        list_presets()
+        return 0
+    from .. import _distributed as dist
+
+    dist.initialize(args.coordinator, args.num_processes, args.process_id)  # before any JAX computation
+    timer = Timer()
+    model, lat, x0 = model_from_args(args)
+    grid = parse_grid(args.param or _default_params(model), model, parse_assignments(args.set, model))
+    plots = [s.strip() for s in args.plot.split(",") if s.strip()]
+    _check_plots(plots)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
+    from .._sweep import SEED, grid_points
+    from .simulate import default_save_every
+
+    save_every = args.save_every or default_save_every(args.steps)
+    if args.steps < 1 or save_every < 1 or args.steps % save_every:
+        raise ConfigError(f"--steps {args.steps} must be >= 1 and a multiple of --save-every {save_every}")
+    values, shape = grid_points(grid)
+    if SEED in grid:
+        from .._state import initial_state
+
+        init, dtype = args.init, args.dtype
+        x0 = lambda seed: initial_state(lat, kind=init, seed=seed, dtype=dtype)  # noqa: E731
+    out = out_dir(args.out) if dist.is_main() else None
+    summary = _run(args, model, lat, x0, grid, values, shape, save_every, out, plots)
+    if summary is not None:
+        summary["seconds_total"] = timer()
+        from ..io import write_json
+
+        write_json(out / "summary.json", summary)
+        say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/")
+    return 0
+
+
+def _check_plots(names) -> None:
+    from .._sweep import SUMMARIES
+    from ..diagnostics import DESCRIPTIONS
+
+    valid = (*SUMMARIES, *DESCRIPTIONS, "invariant")
+    for n in names:
+        if n not in valid:
+            raise ConfigError(f"--plot {n!r} is not a summary or diagnostic; valid names are {', '.join(valid)}")
+
+
+def _run(args, model, lat, x0, grid, values, shape, save_every, out, plots):
+    import jax
+
+    from .. import _distributed as dist
+    from .. import io, plots_sweep
+    from .._sweep_store import sweep_dataset, sweep_to_folder
+
+    P = int(np.prod(shape))
+    n_dev, n_proc = jax.device_count(), jax.process_count()
+    if dist.is_main():
+        say(f"sweeping {model.name} on {'x'.join(map(str, lat.shape))} cells over "
+            + " x ".join(f"{k} ({len(v)})" for k, v in grid.items())
+            + f" = {P} points, {args.steps} steps of dt={args.dt:g}; {n_dev} device(s), {n_proc} process(es)")
+    bar = _bar(P, quiet=args.quiet or not dist.is_main())
+    timer = Timer()
+    attrs = {**io.model_attrs(model), "shape": list(lat.shape), "spacing": lat.spacing, "dt": args.dt,
+             "steps": args.steps, "save_every": save_every, "method": args.method, "init": args.init}
+    result, info = sweep_to_folder(out if out is not None else args.out, model, lat, x0, args.dt, args.steps, grid,
+                                   save_every=save_every, method=args.method, final_states=args.save_states,
+                                   batch_size=args.batch_size, progress=bar, extra_identity={"init": args.init},
+                                   attrs=attrs)
+    bar(None, None)
+    seconds = timer()
+    if result is None:  # not process 0: it writes nothing
+        return None
+    ds = sweep_dataset(result, lat)
+    files = ["sweep.nc"]
+    title = f"{model.name} sweep, {'x'.join(map(str, lat.shape))}, t = {float(result.times[-1]):g}"
+    io.write_figure(plots_sweep.plot_sweep(ds, plots, title), out / "sweep.png")
+    files.append("sweep.png")
+    for name in [p for p in plots if p in result.diagnostics][:2]:
+        io.write_figure(plots_sweep.plot_sweep_diagnostic(ds, name), out / f"sweep_{name}.png")
+        files.append(f"sweep_{name}.png")
+    failed = np.flatnonzero(result.status != 0)
+    from .._sweep import STATUS, point_label
+
+    summary = {
+        "command": "sweep", "preset": model.name, "params": model.params(), "shape": list(lat.shape),
+        "spacing": lat.spacing, "dt": args.dt, "steps": args.steps, "save_every": save_every, "method": args.method,
+        "dtype": args.dtype, "init": args.init, "swept": grid,
+        "grid_shape": list(shape), "points": P, "ok": int(P - len(failed)), "failed": int(len(failed)),
+        "failed_points": [{"index": int(i), "params": {k: v[i] for k, v in result.values.items()},
+                           "status": STATUS[result.status[i]], "reason": str(result.reason[i])} for i in failed[:100]],
+        **info, "devices": n_dev, "processes": n_proc, "batch_size": args.batch_size or "auto",
+        "seconds_run": seconds,
+        "points_per_second": info["points_run"] / seconds if info["points_run"] and seconds > 0 else None,
+        "summaries": {k: _range(v, result) for k, v in {**result.summaries,
+                      **{f"final_{k}": d[:, -1] for k, d in result.diagnostics.items()}}.items()},
+        "files": files,
+    }
+    lines = [f"{summary['ok']} of {P} points ok, {len(failed)} failed"]
+    if info["points_done_before"]:
+        lines.append(f"resumed: {info['points_done_before']} point(s) were already done, {info['points_run']} run now")
+    for i in failed[:5]:
+        lines.append(f"  failed: {point_label(result.values, i)}: {result.reason[i]}")
+    say("\n".join(lines) + f" ({seconds:.1f} s)")
+    return summary
+
+
+def _range(v, result) -> dict:
+    ok = np.isfinite(v)
+    if not ok.any():
+        return {"min": None, "max": None}
+    i, j = np.nanargmin(v), np.nanargmax(v)
+    at = lambda k: {n: vals[k] for n, vals in result.values.items()}  # noqa: E731
+    return {"min": v[i], "max": v[j], "min_at": at(i), "max_at": at(j)}
+
+
+def _bar(total: int, quiet: bool):
+    """progress(done, total) for `sweep_to_folder`; `progress(None, None)` closes it."""
+    if quiet:
+        return lambda done, total: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="point", dynamic_ncols=True)
+
+    def progress(done, _total):
+        if done is None:
+            bar.close()
+        else:
+            bar.update(done - bar.n)
+
+    return progress
