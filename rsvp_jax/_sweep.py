@@ -103,7 +103,8 @@ class SweepResult:
     - `status` (P,): codes into `STATUS` (0 ok, 1 unstable, 2 nonfinite);
       `failed_step` (P,): the first non-finite step, or 0; `reason` (P,): why it failed, or "";
     - `final`: the final states (a `State` of (P, ...) arrays; the last finite state of a
-      failed point) if they were asked for, else None.
+      failed point) if they were asked for, else None;
+    - `layout`: how the points ran: `batch_size`, `devices`, `processes` (empty if none ran).
     """
 
     index: np.ndarray
@@ -117,6 +118,7 @@ class SweepResult:
     failed_step: np.ndarray
     reason: np.ndarray
     final: State | None = None
+    layout: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -155,6 +157,7 @@ class SweepResult:
             status=cat(*(p.status for p in parts)), failed_step=cat(*(p.failed_step for p in parts)),
             reason=cat(*(p.reason for p in parts)),
             final=None if first.final is None else jax.tree.map(cat, *(p.final for p in parts)),
+            layout=next((p.layout for p in parts if p.layout), {}),
         )
         return joined.take(np.argsort(joined.index, kind="stable"))
 
@@ -255,18 +258,13 @@ def _initial(x0, seed):
     return jax.tree.map(np.asarray, state)
 
 
-def iter_sweep(model, lat: Lattice, x0, dt, steps: int, values: Mapping[str, Sequence], *, grid_shape=None,
-               save_every: int | None = None, method: str = "ssprk3", diagnostics: Sequence[str] | None = None,
-               summaries: Mapping[str, Callable] | None = None, final_states: bool = False,
-               batch_size: int | None = None, mesh=None, check: bool = True, skip=None) -> Iterator[SweepResult]:
-    """Run the points `values` (name → (P,) values) batch by batch; yield each batch's `SweepResult`.
-
-    The arguments are those of `sweep` (which builds `values` from a grid); `skip` is a boolean
-    mask (P,) of points not to run (already done). Unstable points come first, as one result.
-    """
+def check_sweep(model, lat: Lattice, x0, steps: int, save_every, method: str, values: Mapping[str, Sequence],
+                diagnostics: Sequence[str] | None = None) -> list:
+    """Validate a sweep before anything runs or is written: the names, the run length, the
+    diagnostics, and every point's parameters (a bad one is a `ConfigError` naming the point).
+    Returns the point models."""
     check_method(method)
     model.check_lattice(lat)
-    values = {k: np.asarray(v) for k, v in values.items()}
     check_names(model, values)
     P = len(next(iter(values.values()))) if values else 1
     if any(len(v) != P for v in values.values()):
@@ -276,35 +274,60 @@ def iter_sweep(model, lat: Lattice, x0, dt, steps: int, values: Mapping[str, Seq
         raise ConfigError(f"steps={steps} must be >= 1 and a multiple of save_every={save_every}")
     if SEED in values and not callable(x0):
         raise ConfigError("sweeping 'seed' needs x0 to be a function of the seed, e.g. lambda s: rj.initial_state(lat, 'blobs', s)")
+    models = []
+    for i in range(P):
+        try:
+            models.append(model.replace(**{k: np.asarray(v[i]).item() for k, v in values.items() if k != SEED}))
+        except ConfigError as e:
+            raise ConfigError(f"sweep point {i} ({point_label(values, i)}): {e}") from None
+    if diagnostics is not None:
+        probe = _initial(x0, np.asarray(values.get(SEED, [0]))[0])
+        available = tuple(jax.eval_shape(lambda x: _diag.compute(model, lat, x), probe))
+        bad = [k for k in diagnostics if k not in available]
+        if bad:
+            raise ConfigError(f"unknown diagnostic {bad[0]!r}; valid ones are {', '.join(available)}")
+    return models
+
+
+def iter_sweep(model, lat: Lattice, x0, dt, steps: int, values: Mapping[str, Sequence], *, grid_shape=None,
+               save_every: int | None = None, method: str = "ssprk3", diagnostics: Sequence[str] | None = None,
+               summaries: Mapping[str, Callable] | None = None, final_states: bool = False,
+               batch_size: int | None = None, mesh=None, check: bool = True, skip=None) -> Iterator[SweepResult]:
+    """Run the points `values` (name → (P,) values) batch by batch; yield each batch's `SweepResult`.
+
+    The arguments are those of `sweep` (which builds `values` from a grid); `skip` is a boolean
+    mask (P,) of points not to run (already done). Unstable points come first, as one result.
+    The inputs are validated (`check_sweep`) when this is called, before the first batch.
+    """
+    values = {k: np.asarray(v) for k, v in values.items()}
+    models = check_sweep(model, lat, x0, steps, save_every, method, values, diagnostics)
+    return _batches(model, models, lat, x0, dt, int(steps), values, grid_shape, int(save_every or steps), method,
+                    diagnostics, summaries, final_states, batch_size, mesh, check, skip)
+
+
+def _batches(model, models, lat, x0, dt, steps, values, grid_shape, save_every, method, diagnostics, summaries,
+             final_states, batch_size, mesh, check, skip):
+    P = len(models)
     skip = np.zeros(P, bool) if skip is None else np.asarray(skip, bool)
     params = {k: v for k, v in values.items() if k != SEED}
     seeds = values.get(SEED, np.zeros(P, int)).astype(int)
 
-    # 1. host: validate every point, check dt for those to run.
+    # 1. host: check dt for every point to run.
     states = {s: _initial(x0, s) for s in np.unique(seeds)}
     on_device = {s: jax.tree.map(jnp.asarray, x) for s, x in states.items()}
     dtype = next(iter(states.values())).phi.dtype
     status, reason = np.zeros(P, np.int8), np.full(P, "", dtype=object)
-    for i in range(P):
+    for i in np.flatnonzero(~skip) if check else ():
         try:
-            m = model.replace(**{k: v[i].item() for k, v in params.items()})
-        except ConfigError as e:
-            raise ConfigError(f"sweep point {i} ({point_label(values, i)}): {e}") from None
-        if check and not skip[i]:
-            try:
-                check_timestep(m, lat, on_device[seeds[i]], dt)
-            except UnstableTimestepError as e:
-                status[i], reason[i] = 1, str(e)
+            check_timestep(models[i], lat, on_device[seeds[i]], dt)
+        except UnstableTimestepError as e:
+            status[i], reason[i] = 1, str(e)
     # All values at once set the static switches the batch needs (e.g. ∇⁴S on if any eps > 0).
     base = model.replace(**{k: v for k, v in params.items()})
     base = base.replace(**{k: v[0] for k, v in params.items()})
 
     x_probe = on_device[seeds[0]]
-    available = tuple(_diag.compute(model.astype(dtype), lat, x_probe))
-    diag_names = tuple(available if diagnostics is None else diagnostics)
-    bad_names = [k for k in diag_names if k not in available]
-    if bad_names:
-        raise ConfigError(f"unknown diagnostic {bad_names[0]!r}; valid ones are {', '.join(available)}")
+    diag_names = tuple(jax.eval_shape(lambda x: _diag.compute(model, lat, x), x_probe) if diagnostics is None else diagnostics)
     extra = tuple((summaries or {}).items())
     n_saves = steps // save_every
     step_numbers = np.arange(n_saves + 1) * save_every
@@ -337,6 +360,7 @@ def iter_sweep(model, lat: Lattice, x0, dt, steps: int, values: Mapping[str, Seq
     on_batch = sh.batch_sharding(mesh)
     dt_dev = sh.put(np.asarray(dt, dtype), sh.replicated(mesh))
     every = {k: np.asarray(getattr(base, k), dtype) for k in model.param_names()}  # the swept ones are replaced below
+    layout = dict(batch_size=B, devices=n_dev, processes=jax.process_count())
     static = dict(lat=lat, method=method, n_saves=n_saves, save_every=save_every, diag_names=diag_names,
                   extra=extra, final_states=bool(final_states))
     for start in range(0, len(todo), B):
@@ -362,7 +386,7 @@ def iter_sweep(model, lat: Lattice, x0, dt, steps: int, values: Mapping[str, Seq
             for n in summ:
                 summ[n][j] = np.nan
         yield SweepResult(idx, {n: v[idx] for n, v in values.items()}, grid_shape, times, step_numbers, diags, summ,
-                          st, bad, why, None if final is None else jax.tree.map(lambda a: a[:k], final))
+                          st, bad, why, None if final is None else jax.tree.map(lambda a: a[:k], final), layout)
 
 
 def _summary_names(base, lat, x, extra, dtype) -> tuple[str, ...]:

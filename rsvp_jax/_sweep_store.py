@@ -26,7 +26,7 @@ import numpy as np
 from . import _distributed as dist
 from . import io
 from ._state import FIELDS, State
-from ._sweep import SEED, STATUS, SweepResult, _initial, grid_points, iter_sweep, list_points
+from ._sweep import SEED, STATUS, SweepResult, _initial, check_sweep, grid_points, iter_sweep, list_points
 from .errors import ConfigError
 
 FORMAT = "rsvp-jax sweep 1"
@@ -184,6 +184,7 @@ def sweep_to_folder(folder, model, lat, x0, dt, steps, grid=None, points=None, *
     if (grid is None) == (points is None):
         raise ConfigError("give exactly one of grid={name: values} or points=[{name: value}, ...]")
     values, grid_shape = grid_points(grid) if grid is not None else (list_points(points), None)
+    check_sweep(model, lat, x0, steps, save_every, method, values, diagnostics)  # bad input claims no folder
     P = len(next(iter(values.values()))) if values else 1
     ident = identity(model, lat, x0, dt, steps, values, grid_shape, save_every=save_every, method=method,
                      diagnostics=diagnostics, final_states=final_states, extra=extra_identity)
@@ -204,13 +205,14 @@ def sweep_to_folder(folder, model, lat, x0, dt, steps, grid=None, points=None, *
     n_before = int(done.sum())
     if progress:
         progress(n_before, P)
-    n_run = n_before
+    n_run, layout = n_before, {}
     for part in iter_sweep(model, lat, x0, dt, steps, values, grid_shape=grid_shape, save_every=save_every,
                            method=method, diagnostics=diagnostics, summaries=summaries, final_states=final_states,
                            batch_size=batch_size, mesh=mesh, check=check, skip=done):
         if dist.is_main():
             store.write(part, lat)
         n_run += len(part)
+        layout = part.layout or layout
         if progress:
             progress(n_run, P)
     result = None
@@ -221,7 +223,7 @@ def sweep_to_folder(folder, model, lat, x0, dt, steps, grid=None, points=None, *
         result = dataclasses.replace(result, grid_shape=grid_shape)
         io.save_dataset(sweep_dataset(result, lat, {**(attrs or {}), "identity": json.dumps(ident)}), store.dataset)
     dist.barrier("rsvp sweep finished")
-    return result, {"points_done_before": n_before, "points_run": P - n_before, "points": P}
+    return result, {"points": P, "points_done_before": n_before, "points_run": P - n_before, **layout}
 
 
 __all__ = ["sweep_dataset", "batch_dataset", "result_from_batch", "identity", "SweepFolder", "sweep_to_folder"]

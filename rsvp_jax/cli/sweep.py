@@ -55,22 +55,19 @@ def parse_axis(item: str, model) -> tuple[str, np.ndarray]:
     name, spec = (s.strip() for s in item.split("=", 1))
     check_names(model, [name])
     parts = spec.split(":")
-    try:
-        if len(parts) == 1:
-            values = np.asarray([float(v) for v in spec.split(",") if v.strip() != ""])
-        elif len(parts) in (3, 4):
-            lo, hi, n = float(parts[0]), float(parts[1]), parts[2]
-            if not n.isdigit() or int(n) < 1:
-                raise ConfigError(f"--param {name}: the number of values {n!r} must be a whole number >= 1")
-            if len(parts) == 4 and parts[3] != "log":
-                raise ConfigError(f"--param {name}: the 4th part {parts[3]!r} may only be 'log'")
-            if len(parts) == 4 and (lo <= 0 or hi <= 0):
-                raise ConfigError(f"--param {name}: a log axis needs START and STOP > 0, not {lo:g} and {hi:g}")
-            values = (np.geomspace if len(parts) == 4 else np.linspace)(lo, hi, int(n))
-        else:
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"--param {name}={spec!r} is not START:STOP:NUM[:log], A,B,C or one number") from None
+    if len(parts) not in (1, 3, 4):
+        raise ConfigError(f"--param {name}={spec!r} is not START:STOP:NUM[:log], A,B,C or one number")
+    if len(parts) == 1:
+        values = np.asarray([_number(v, name, spec) for v in spec.split(",") if v.strip() != ""])
+    else:
+        lo, hi, n = _number(parts[0], name, spec), _number(parts[1], name, spec), parts[2].strip()
+        if not n.isdigit() or int(n) < 1:
+            raise ConfigError(f"--param {name}: the number of values {n!r} must be a whole number >= 1")
+        if len(parts) == 4 and parts[3].strip() != "log":
+            raise ConfigError(f"--param {name}: the 4th part {parts[3]!r} may only be 'log'")
+        if len(parts) == 4 and (lo <= 0 or hi <= 0):
+            raise ConfigError(f"--param {name}: a log axis needs START and STOP > 0, not {lo:g} and {hi:g}")
+        values = (np.geomspace if len(parts) == 4 else np.linspace)(lo, hi, int(n))
     if values.size == 0 or not np.all(np.isfinite(values)):
         raise ConfigError(f"--param {name}={spec!r} gives no values or non-finite ones")
     if name == SEED:
@@ -78,6 +75,14 @@ def parse_axis(item: str, model) -> tuple[str, np.ndarray]:
             raise ConfigError(f"--param seed={spec!r}: seeds must be whole numbers >= 0")
         values = values.astype(np.int64)
     return name, values
+
+
+def _number(text: str, name: str, spec: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--param {name}={spec!r}: {text.strip()!r} is not a number "
+                          "(forms: START:STOP:NUM[:log], A,B,C or one number)") from None
 
 
 def parse_grid(items, model, set_names=()) -> dict[str, np.ndarray]:
@@ -192,7 +197,7 @@ def _run(args, model, lat, x0, grid, values, shape, save_every, out, plots):
         "grid_shape": list(shape), "points": P, "ok": int(P - len(failed)), "failed": int(len(failed)),
         "failed_points": [{"index": int(i), "params": {k: v[i] for k, v in result.values.items()},
                            "status": STATUS[result.status[i]], "reason": str(result.reason[i])} for i in failed[:100]],
-        **info, "devices": n_dev, "processes": n_proc, "batch_size": args.batch_size or "auto",
+        "devices": n_dev, "processes": n_proc, **info,
         "seconds_run": seconds,
         "points_per_second": info["points_run"] / seconds if info["points_run"] and seconds > 0 else None,
         "summaries": {k: _range(v, result) for k, v in {**result.summaries,

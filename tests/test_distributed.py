@@ -1,0 +1,103 @@
+"""Two processes under `jax.distributed` (loopback coordinator, 2 CPU devices each) give the
+single-process result: a `rsvp sweep` batch split over 4 devices in 2 processes, and one
+lattice split over them. Process 0 alone writes files."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import xarray as xr
+
+SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    mode, out = sys.argv[1], sys.argv[2]
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2" if mode == "multi" else ""
+    import jax
+    import numpy as np
+    from rsvp_jax.cli import main
+
+    args = ["sweep", "--shape", "16,16", "--steps", "40", "--save-every", "10", "--method", "euler", "--quiet",
+            "--dtype", "float64", "--param", "gamma=0.05:0.4:3", "--param", "seed=0,1", "--out", out + "/sweep"]
+    code = main(args)  # with JAX_COORDINATOR_ADDRESS etc. set, this joins the other process first
+
+    import rsvp_jax as rj
+    from rsvp_jax._sharding import to_host
+    lat = rj.Lattice((16, 8))
+    x = rj.initial_state(lat, "noise", seed=3, dtype="float64")
+    y = to_host(rj.sharded_rollout(rj.preset("rsvp"), lat, x, 0.05, 20, method="euler"))
+    if jax.process_index() == 0:
+        np.savez(out + "/lattice.npz", phi=y.phi, v=y.v, S=y.S)
+    print(json.dumps({"code": code, "devices": jax.device_count(), "local": jax.local_device_count(),
+                      "processes": jax.process_count(), "index": jax.process_index()}))
+""")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _load(path):
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dist")
+    script = tmp / "worker.py"
+    script.write_text(SCRIPT)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    base.update(MPLBACKEND="Agg", JAX_PLATFORMS="cpu")
+    port = _free_port()
+    procs = [subprocess.Popen([sys.executable, str(script), "single", str(tmp / "single")], env=base,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+    for pid in range(2):
+        env = {**base, "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(pid)}
+        procs.append(subprocess.Popen([sys.executable, str(script), "multi", str(tmp / f"multi{pid}")], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=300)
+            assert p.returncode == 0, stderr[-3000:]
+            results.append(json.loads(stdout.strip().splitlines()[-1]))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    return tmp, results
+
+
+def test_two_processes_join_one_runtime(runs):
+    _, (single, p0, p1) = runs
+    assert single == {"code": 0, "devices": 1, "local": 1, "processes": 1, "index": 0}
+    assert p0 == {"code": 0, "devices": 4, "local": 2, "processes": 2, "index": 0}
+    assert p1 == {"code": 0, "devices": 4, "local": 2, "processes": 2, "index": 1}
+
+
+def test_two_process_sweep_equals_single_process(runs):
+    tmp, _ = runs
+    one, two = _load(tmp / "single/sweep/sweep.nc"), _load(tmp / "multi0/sweep/sweep.nc")
+    assert not (tmp / "multi1").exists()  # process 1 writes nothing
+    assert two["status"].dims == ("gamma", "seed") and int((two["status"] == 0).sum()) == 6
+    for name in one.data_vars:
+        if one[name].dtype.kind in "OSU":
+            assert one[name].values.tolist() == two[name].values.tolist()
+        else:
+            np.testing.assert_allclose(two[name].values, one[name].values, rtol=1e-12, atol=1e-14, err_msg=name)
+    summary = json.loads((tmp / "multi0/sweep/summary.json").read_text())
+    assert summary["processes"] == 2 and summary["devices"] == 4 and summary["batch_size"] % 4 == 0
+
+
+def test_two_process_lattice_equals_single_process(runs):
+    tmp, _ = runs
+    one, two = np.load(tmp / "single/lattice.npz"), np.load(tmp / "multi0/lattice.npz")
+    for f in ("phi", "v", "S"):
+        np.testing.assert_allclose(two[f], one[f], rtol=1e-12, atol=1e-14, err_msg=f)
