@@ -34,7 +34,15 @@ def final_hidden(model: Decoder, ids) -> jax.Array:
 
 
 @jax.jit
-def unembed(model: Decoder, y) -> jax.Array:
+def logits(model: Decoder, ids) -> jax.Array:
+    """Logits (T, V) of (padded) token ids."""
+    return model(ids)
+
+
+@jax.jit
+def next_logits(model: Decoder, ids, t) -> jax.Array:
+    """Logits (V,) of the next token after the first `t` of the (padded) ids; `t` is traced."""
+    y = jax.lax.dynamic_index_in_dim(model.forward(model.embed(ids)), t - 1, keepdims=False)
     return model.unembed(y)
 
 
@@ -50,9 +58,7 @@ def greedy(model: Decoder, ids: np.ndarray, max_new_tokens: int, stop_ids=()) ->
     """Append the argmax token `max_new_tokens` times (or until a token in `stop_ids`)."""
     ids = [int(i) for i in ids]
     for _ in range(max_new_tokens):
-        t = len(ids)
-        h = final_hidden(model, pad(np.asarray(ids)))
-        nxt = int(jnp.argmax(unembed(model, h[t - 1 : t])[0]))
+        nxt = int(jnp.argmax(next_logits(model, pad(np.asarray(ids)), len(ids))))
         ids.append(nxt)
         if nxt in stop_ids:
             break

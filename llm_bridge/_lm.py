@@ -90,8 +90,7 @@ class LanguageModel:
     def logits(self, ids) -> jax.Array:
         """Next-token logits (T, V) for every position of the prompt `ids` (T,)."""
         ids = self.check_ids(ids)
-        h = _generate.final_hidden(self.decoder, _generate.pad(ids))
-        return _generate.unembed(self.decoder, h[: len(ids)])
+        return _generate.logits(self.decoder, _generate.pad(ids))[: len(ids)]
 
     def final_hidden(self, ids) -> jax.Array:
         """Final-normed hidden states (T, d) — what the unembedding reads."""

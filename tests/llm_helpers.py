@@ -55,12 +55,13 @@ CASES = {
     "olmo2": ("Olmo2Config", dict(pad_token_id=0, eos_token_id=2)),
 }
 
-#: Prompts as token-id arrays: one token, a short one, and ones longer than every sliding window.
+#: Prompts as token-id arrays: one token, a short one, and ones longer than every sliding window
+#: (all within one padding bucket of the bridge, so one compiled program serves them all).
 PROMPTS = [
     np.array([5]),
     np.array([1, 17, 99, 3, 42]),
     np.array([7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]),
-    np.random.default_rng(0).integers(0, TINY["vocab_size"], 23),
+    np.random.default_rng(0).integers(0, TINY["vocab_size"], 16),
 ]
 
 
@@ -99,3 +100,83 @@ def make_tiny(case: str, folder, seed: int = 0) -> torch.nn.Module:
 def torch_logits(model, ids) -> np.ndarray:
     with torch.no_grad():
         return model(input_ids=torch.as_tensor(np.asarray(ids))[None]).logits[0].double().numpy()
+
+
+# --------------------------------------------------------------------------- tiny GGUF files
+
+#: HF family → GGUF architecture, for the families llama.cpp converts.
+GGUF_ARCH = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma": "gemma", "gemma2": "gemma2",
+             "gemma3_text": "gemma3", "phi3": "phi3", "olmo2": "olmo2"}
+
+
+def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """llama.cpp's `LlamaModel.permute`: interleave each head's two rotary halves (the inverse of the bridge's)."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def write_gguf(model: torch.nn.Module, path) -> None:
+    """Write a transformers model as an F32 GGUF the way llama.cpp's converter lays it out.
+
+    Names per llama.cpp's tensor tables; Llama's W_q / W_k permuted per head; Gemma's norm weights
+    stored as 1 + w; Phi-3's fused projections kept fused. Written independently of the bridge's
+    tables, so loading it back checks them.
+    """
+    import gguf
+
+    cfg = model.config
+    arch = GGUF_ARCH[cfg.model_type]
+    gemma = arch.startswith("gemma")
+    layer_names = {
+        "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "self_attn.qkv_proj": "attn_qkv",
+        "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
+        "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down", "mlp.gate_up_proj": "ffn_up",
+        "post_feedforward_layernorm": "post_ffw_norm", "pre_feedforward_layernorm": "ffn_norm",
+        # Llama-style models name their pre-MLP norm "post_attention_layernorm"; the sandwich-norm ones do not.
+        "post_attention_layernorm": "post_attention_norm" if arch in ("gemma2", "gemma3", "olmo2") else "ffn_norm",
+    }
+    top = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
+    w = gguf.GGUFWriter(str(path), arch)
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    w.add_uint32(f"{arch}.block_count", cfg.num_hidden_layers)
+    w.add_uint32(f"{arch}.context_length", cfg.max_position_embeddings)
+    w.add_uint32(f"{arch}.embedding_length", cfg.hidden_size)
+    w.add_uint32(f"{arch}.feed_forward_length", cfg.intermediate_size)
+    w.add_uint32(f"{arch}.attention.head_count", cfg.num_attention_heads)
+    w.add_uint32(f"{arch}.attention.head_count_kv", cfg.num_key_value_heads)
+    w.add_uint32(f"{arch}.attention.key_length", head_dim)
+    w.add_uint32(f"{arch}.attention.value_length", head_dim)
+    w.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", cfg.rms_norm_eps)
+    w.add_uint32(f"{arch}.vocab_size", cfg.vocab_size)
+    rope = cfg.rope_parameters.get("full_attention", cfg.rope_parameters)
+    w.add_float32(f"{arch}.rope.freq_base", rope["rope_theta"])
+    w.add_uint32(f"{arch}.rope.dimension_count", int(head_dim * rope.get("partial_rotary_factor", 1.0)))
+    if getattr(cfg, "sliding_window", None):
+        w.add_uint32(f"{arch}.attention.sliding_window", cfg.sliding_window)
+    for key in ("attn_logit_softcapping", "final_logit_softcapping"):
+        if getattr(cfg, key, None):
+            w.add_float32(f"{arch}.{key}", getattr(cfg, key))
+    tied = cfg.tie_word_embeddings
+    for name, tensor in model.state_dict().items():
+        if tied and name == "lm_head.weight":
+            continue
+        base, kind = name.rsplit(".", 1)
+        a = tensor.detach().float().numpy().copy()
+        if base.startswith("model.layers."):
+            _, _, i, rest = base.split(".", 3)
+            gname = f"blk.{i}.{layer_names[rest]}.{kind}"
+        else:
+            gname = f"{top[base]}.{kind}"
+        if arch == "llama" and rest_is(gname, ("attn_q.", "attn_k.")):
+            a = _permute(a, cfg.num_attention_heads if ".attn_q." in gname else cfg.num_key_value_heads)
+        if gemma and "norm" in gname:
+            a = a + 1.0
+        w.add_tensor(gname, a)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def rest_is(gname: str, prefixes) -> bool:
+    return gname.startswith("blk.") and gname.split(".", 2)[2].startswith(prefixes)
