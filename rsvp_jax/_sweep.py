@@ -185,6 +185,37 @@ def final_summaries(model, lat: Lattice, x: State, x0: State) -> dict:
     return out
 
 
+TILE_KEYS = ("sigma_max", "stable_rank", "effective_rank", "participation_ratio")
+
+
+@dataclasses.dataclass(frozen=True)
+class TileSpectrum:
+    """A `summaries` entry: the singular spectra of the tile Jacobians (`rj.tile_jacobians`) of
+    the `steps`-step map at a point's final state, each scalar summary of `rsvp_jax.spectra`
+    averaged over the tiles.
+
+    ```python
+    rj.sweep(..., summaries={"tile": TileSpectrum(dt=0.05, tile=4)})   # → tile_stable_rank, ...
+    ```
+
+    A frozen dataclass (not a closure), so equal settings hash equal and reuse the compiled batch.
+    """
+
+    dt: float
+    tile: int = 8
+    steps: int = 1
+    method: str = "ssprk3"
+    keys: tuple = TILE_KEYS
+
+    def __call__(self, model, lat: Lattice, x: State) -> dict:
+        from . import spectra
+        from ._tiles import tile_jacobians
+
+        J = tile_jacobians(model, lat, x, self.dt, tile=self.tile, steps=self.steps, method=self.method)
+        summary = spectra.summarize(jnp.linalg.svd(J, compute_uv=False))
+        return {k: jnp.mean(summary[k]) for k in self.keys}
+
+
 def _extra(fns, model, lat, x) -> dict:
     """User summaries: name → fn(model, lat, x_final) giving a scalar or a dict of scalars."""
     out = {}
@@ -421,8 +452,8 @@ def sweep(model, lat: Lattice, x0, dt, steps: int, grid: Mapping[str, Sequence] 
       points: instead of `grid`, a list of `{name: value}` dicts.
       diagnostics: which `rsvp_jax.diagnostics` to keep over time (default all).
       summaries: extra final-state summaries, name → `fn(model, lat, x_final)` giving a scalar or
-        a dict of scalars (vmappable; e.g. a tile-Jacobian spectrum summary). Pass the same
-        function objects between calls to reuse the compiled batch.
+        a dict of scalars (vmappable; e.g. `TileSpectrum(dt, tile=4)` for tile-Jacobian spectra).
+        Pass the same (or equal, hashable) function objects between calls to reuse the compiled batch.
       final_states: also return every point's final state.
       batch_size: points per batch (rounded up to a multiple of the device count); default: from
         the free memory. mesh: a one-axis `jax.sharding.Mesh` (default: all devices).
@@ -465,5 +496,5 @@ def _progress(progress, total):
     return lambda n: bar.close() if n is None else bar.update(n)
 
 
-__all__ = ["sweep", "iter_sweep", "SweepResult", "grid_points", "list_points", "final_summaries", "auto_batch_size",
+__all__ = ["sweep", "iter_sweep", "SweepResult", "TileSpectrum", "grid_points", "list_points", "final_summaries", "auto_batch_size",
            "STATUS", "SEED", "SUMMARIES"]

@@ -116,3 +116,21 @@ def test_auto_batch_size_fits_memory_and_the_devices():
     assert auto_batch_size(lat, "float32", 5, 8, memory=10 * per_point) == 8  # padded up to the devices
     assert auto_batch_size(lat, "float32", 1000, 1, memory=per_point // 2) == 1  # never zero
     assert auto_batch_size(rj.Lattice((8,)), "float32", 10_000, 2) == 512  # capped per device
+
+
+def test_tile_spectrum_summaries_per_point():
+    pytest.importorskip("rsvp_jax._tiles")
+    from rsvp_jax import spectra
+    from rsvp_jax._sweep import TileSpectrum
+    from rsvp_jax._tiles import tile_jacobians
+
+    model, x0 = rj.preset("rsvp"), rj.initial_state(LAT, "blobs", seed=0)
+    hook = TileSpectrum(dt=0.05, tile=4, method="euler")
+    assert hash(hook) == hash(TileSpectrum(dt=0.05, tile=4, method="euler"))  # reuses the compiled batch
+    res = rj.sweep(model, LAT, x0, 0.05, 40, grid={"gamma": [0.1, 0.8]}, summaries={"tile": hook}, **RUN)
+    x = rj.rollout(model.replace(gamma=0.8), LAT, x0, 0.05, 40, method="euler")
+    J = tile_jacobians(model.replace(gamma=0.8), LAT, x, 0.05, tile=4, method="euler")
+    ref = spectra.summarize(jnp.linalg.svd(J, compute_uv=False))
+    for k in ("stable_rank", "sigma_max"):
+        np.testing.assert_allclose(res.summaries[f"tile_{k}"][1], float(jnp.mean(ref[k])), rtol=1e-4)
+    assert res.summaries["tile_sigma_max"][0] != res.summaries["tile_sigma_max"][1]

@@ -1,12 +1,10 @@
 """`rsvp sweep`: the dataset and figures, resume after SIGKILL, refusal of a changed command, bad input."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,10 +129,10 @@ def test_argparse_errors_are_one_line(capsys):
 
 
 @pytest.mark.slow
-def test_runs_with_no_arguments(tmp_path):
-    """The embedded default (rsvp, 32x32, 200 steps, 4 x 3 points), in a fresh process."""
-    r = subprocess.run([sys.executable, "-m", "rsvp_jax", "sweep", "--quiet"], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
-    assert r.returncode == 0, r.stderr
-    summary = json.loads((Path(tmp_path) / "out/sweep/summary.json").read_text())
+def test_runs_with_no_arguments(tmp_path, monkeypatch):
+    """The embedded default: rsvp, 32x32, 200 steps, 4 x 3 points, into out/sweep."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep"]) == 0
+    summary = json.loads((tmp_path / "out/sweep/summary.json").read_text())
     assert summary["points"] == 12 and summary["ok"] == 12 and summary["grid_shape"] == [4, 3]
+    assert (tmp_path / "out/sweep/sweep.png").stat().st_size > 10_000

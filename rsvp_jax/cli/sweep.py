@@ -37,6 +37,9 @@ def register(sub) -> None:
     g.add_argument("--batch-size", type=int, default=None, help="points per batch (default: from free memory)")
     g.add_argument("--plot", default=DEFAULT_PLOTS, help=f"comma-separated summaries to map (default {DEFAULT_PLOTS})")
     g.add_argument("--save-states", action="store_true", help="also store every point's final state")
+    g.add_argument("--tile-spectrum", type=int, default=0, metavar="B",
+                   help="also summarize the one-step tile-Jacobian spectra (B x B tiles) of every final state "
+                        "(tile_stable_rank, tile_effective_rank, ...; default off)")
     g.add_argument("--out", default="out/sweep", help="output folder (default out/sweep)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     d = p.add_argument_group("multi-process (jax.distributed; default: the JAX_* environment variables)")
@@ -118,7 +121,9 @@ def run(args) -> int:
     model, lat, x0 = model_from_args(args)
     grid = parse_grid(args.param or _default_params(model), model, parse_assignments(args.set, model))
     plots = [s.strip() for s in args.plot.split(",") if s.strip()]
-    _check_plots(plots)
+    _check_plots(plots, args.tile_spectrum)
+    if args.tile_spectrum < 0:
+        raise ConfigError(f"--tile-spectrum {args.tile_spectrum} must be a tile edge >= 1 (or 0: off)")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
     from .._sweep import SEED, grid_points
@@ -144,11 +149,11 @@ def run(args) -> int:
     return 0
 
 
-def _check_plots(names) -> None:
-    from .._sweep import SUMMARIES
+def _check_plots(names, tiles: int) -> None:
+    from .._sweep import SUMMARIES, TILE_KEYS
     from ..diagnostics import DESCRIPTIONS
 
-    valid = (*SUMMARIES, *DESCRIPTIONS, "invariant")
+    valid = (*SUMMARIES, *DESCRIPTIONS, "invariant", *((f"tile_{k}" for k in TILE_KEYS) if tiles else ()))
     for n in names:
         if n not in valid:
             raise ConfigError(f"--plot {n!r} is not a summary or diagnostic; valid names are {', '.join(valid)}")
@@ -171,9 +176,15 @@ def _run(args, model, lat, x0, grid, values, shape, save_every, out, plots):
     timer = Timer()
     attrs = {**io.model_attrs(model), "shape": list(lat.shape), "spacing": lat.spacing, "dt": args.dt,
              "steps": args.steps, "save_every": save_every, "method": args.method, "init": args.init}
+    summaries = None
+    if args.tile_spectrum:
+        from .._sweep import TileSpectrum
+
+        summaries = {"tile": TileSpectrum(args.dt, args.tile_spectrum, 1, args.method)}
     result, info = sweep_to_folder(out if out is not None else args.out, model, lat, x0, args.dt, args.steps, grid,
                                    save_every=save_every, method=args.method, final_states=args.save_states,
-                                   batch_size=args.batch_size, progress=bar, extra_identity={"init": args.init},
+                                   summaries=summaries, batch_size=args.batch_size, progress=bar,
+                                   extra_identity={"init": args.init, "tile_spectrum": args.tile_spectrum},
                                    attrs=attrs)
     bar(None, None)
     seconds = timer()
