@@ -18,6 +18,9 @@ from ._sharding import device_mesh, shard_state, sharded_rollout
 from ._sweep import SweepResult, sweep
 from ._sweep_store import sweep_to_folder
 from ._distributed import initialize as initialize_distributed
+from ._fit import FitResult, fit
+from ._fit_problem import add_noise
+from ._sensitivity import Sensitivity, sensitivity
 from .errors import ConfigError, NonFiniteError, RsvpError, UnstableTimestepError
 from .models import Model, preset, presets
 
@@ -31,5 +34,6 @@ __all__ = [
     "diagnostics", "models", "spectra",
     "RsvpError", "ConfigError", "UnstableTimestepError", "NonFiniteError",
     "METHODS", "INITIAL_KINDS", "stages",
+    "fit", "FitResult", "sensitivity", "Sensitivity", "add_noise",
     "sweep", "sweep_to_folder", "SweepResult", "device_mesh", "shard_state", "sharded_rollout", "initialize_distributed",
 ]

@@ -1,0 +1,239 @@
+"""`rsvp fit`: calibrate model parameters (and initial fields) to an observed trajectory.
+
+```
+rsvp fit --observations out/simulate/trajectory.nc --fit gamma,D_S --out DIR
+rsvp fit --out DIR            # no file: a twin experiment on a small embedded default
+```
+
+The observations are a trajectory file as `rsvp simulate` writes it (`rsvp_jax.io`): its
+attributes name the preset, every parameter, dt and the integrator, and its snapshot at
+step 0 is the initial state. Parameters not fitted keep the file's values (they are the
+known physics). A fitted parameter starts from, by `--start`:
+
+- `perturbed` (default): the file's value scaled by 1 + p, 1 − p, 1 + p, ... (`--perturb p`,
+  0.4), i.e. a twin experiment: the file's values are the truth the fit should recover;
+- `defaults`: the preset's default (a guess that does not look at the file's attributes);
+- `file`: the file's value itself;
+
+and `--init-set NAME=VALUE` overrides any of them. The summary reports the fitted values
+beside the file's and their relative differences. Writes `fit.nc` (loss and parameters per
+iteration, the fitted model as attributes, fitted initial fields), `params.json`, `fit.png`,
+`sensitivity.png` and `summary.json` into `--out`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from ._common import Timer, out_dir, parse_assignments, parse_shape, say
+
+TWIN = dict(preset="rsvp", shape="16,16", dt=0.05, steps=100, save_every=10, fit="gamma,D_S")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("fit", help="fit model parameters to an observed trajectory (optax / Levenberg-Marquardt)",
+                       description="Fit parameters (and initial fields) of the model that wrote a trajectory file to "
+                                   "its snapshots; without --observations, run a twin experiment on a small embedded "
+                                   "default. Writes fit.nc, params.json, fit.png, sensitivity.png and summary.json.")
+    g = p.add_argument_group("data")
+    g.add_argument("--observations", default=None, metavar="FILE",
+                   help="a trajectory written by rsvp simulate (default: simulate a small twin experiment)")
+    g.add_argument("--dt", type=float, default=None, help="time step of the run (default: the file's; twin 0.05)")
+    g.add_argument("--method", default=None, help="integrator of the run (default: the file's; twin ssprk3)")
+    g.add_argument("--fields", default="phi,v,S", help="observed fields the loss compares (default phi,v,S)")
+    g.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
+                   help="add Gaussian noise of this standard deviation to the snapshots after step 0 (default 0)")
+    g.add_argument("--noise-seed", type=int, default=0, help="random seed of --noise (default 0)")
+    f = p.add_argument_group("fit")
+    f.add_argument("--fit", default=None, metavar="NAMES",
+                   help=f"comma-separated parameters to fit (default {TWIN['fit']})")
+    f.add_argument("--fit-initial", default="", metavar="FIELDS", help="initial fields to fit too, e.g. phi or phi,S")
+    f.add_argument("--start", default="perturbed", choices=("perturbed", "defaults", "file"),
+                   help="starting guess of the fitted parameters (default perturbed; see the module docs)")
+    f.add_argument("--perturb", type=float, default=0.4, help="relative perturbation of --start perturbed (default 0.4)")
+    f.add_argument("--init-set", action="append", default=[], metavar="NAME=VALUE",
+                   help="starting value of a fitted parameter (repeatable; overrides --start)")
+    f.add_argument("--optimizer", default="lbfgs", choices=("lbfgs", "adam", "lm"),
+                   help="optax L-BFGS (default), optax Adam, or Levenberg-Marquardt (fastest for a few parameters)")
+    f.add_argument("--max-iter", type=int, default=200, help="most iterations (default 200)")
+    f.add_argument("--tol", type=float, default=1e-6, help="stop when the rms misfit falls below tol x its start")
+    f.add_argument("--checkpoint-every", type=int, default=None, metavar="C",
+                   help="steps per jax.checkpoint chunk (default sqrt(steps) for >= 100 steps; 0: off)")
+    f.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="precision of the fit (default float32)")
+    f.add_argument("--no-sensitivity", action="store_true", help="skip the sensitivity analysis at the fitted point")
+    t = p.add_argument_group("twin experiment (without --observations)")
+    t.add_argument("--preset", default=TWIN["preset"], help=f"equation set (default {TWIN['preset']})")
+    t.add_argument("--shape", default=TWIN["shape"], help=f"lattice (default {TWIN['shape']})")
+    t.add_argument("--steps", type=int, default=TWIN["steps"], help=f"steps (default {TWIN['steps']})")
+    t.add_argument("--save-every", type=int, default=TWIN["save_every"], help=f"steps between snapshots (default {TWIN['save_every']})")
+    t.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a true parameter (repeatable)")
+    t.add_argument("--init", default="blobs", help="initial condition (default blobs)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the initial condition (default 0)")
+    p.add_argument("--out", default="out/fit", help="output folder (default out/fit)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def load_observations(args, out: Path):
+    """(truth model, lattice, trajectory, dt, method, source): from --observations, or a fresh twin run."""
+    import jax
+
+    from .. import io
+    from .._integrate import check_method, simulate
+    from ._common import model_from_args
+
+    if args.observations:
+        model, lat, traj, attrs = io.load_trajectory(args.observations)
+        model.check_lattice(lat)
+        if len(traj) < 2:
+            raise ConfigError(f"file {args.observations!r} holds {len(traj)} snapshot(s); a fit needs the initial state and at least one more")
+        if int(traj.steps[0]) != 0:
+            raise ConfigError(f"file {args.observations!r} starts at step {int(traj.steps[0])}; a fit needs the initial state (step 0)")
+        dt = args.dt if args.dt is not None else attrs.get("dt", 1.0 if model.discrete else None)
+        if dt is None:
+            raise ConfigError(f"file {args.observations!r} records no dt; pass --dt")
+        method = args.method or str(attrs.get("method", "ssprk3"))
+        check_method(method)
+        traj = jax.tree.map(lambda a: a.astype(args.dtype) if a.dtype.kind == "f" else a, traj)
+        return model, lat, traj, float(dt), method, str(args.observations)
+
+    args.spacing = 1.0
+    model, lat, x0 = model_from_args(args)
+    dt = args.dt if args.dt is not None else TWIN["dt"]
+    method = args.method or "ssprk3"
+    check_method(method)
+    if args.steps < 1 or args.save_every < 1 or args.steps % args.save_every:
+        raise ConfigError(f"--steps {args.steps} must be a positive multiple of --save-every {args.save_every}")
+    say(f"twin experiment: simulating {model.name} on {'x'.join(map(str, lat.shape))} cells, {args.steps} steps of dt={dt:g}")
+    traj = simulate(model, lat, x0, dt, args.steps, save_every=args.save_every, method=method)
+    io.save_trajectory(out / "observations.nc", traj, model, lat, dt, method)
+    return model, lat, traj, float(dt), method, "twin"
+
+
+def starting_model(truth, names, args):
+    """The fit's starting guess: see the module docstring (--start, --perturb, --init-set)."""
+    from ..models import preset
+
+    if args.start == "perturbed":
+        if not args.perturb > -1:
+            raise ConfigError(f"--perturb {args.perturb} is invalid; it must be > -1")
+        start = {n: float(getattr(truth, n)) * (1 + args.perturb * (-1) ** i) for i, n in enumerate(names)}
+    elif args.start == "defaults":
+        default = preset(truth.name)
+        start = {n: float(getattr(default, n)) for n in names}
+    else:
+        start = {n: float(getattr(truth, n)) for n in names}
+    given = parse_assignments(args.init_set, truth, "--init-set")
+    stray = [n for n in given if n not in names]
+    if stray:
+        raise ConfigError(f"--init-set {stray[0]!r}: only fitted parameters ({', '.join(names) or 'none'}) take a starting value")
+    start.update({k: float(v) for k, v in given.items()})
+    return truth.replace(**start)
+
+
+def _names(text):
+    return tuple(s.strip() for s in (text or "").split(",") if s.strip())
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from .. import io
+    from .._fit import fit
+    from .._fit_problem import add_noise
+    from .._sensitivity import sensitivity
+    from ._common import setup_dtype
+
+    timer = Timer()
+    setup_dtype(args.dtype)
+    parse_shape(args.shape)
+    out = out_dir(args.out)
+    truth, lat, traj, dt, method, source = load_observations(args, out)
+    names = _names(args.fit if args.fit is not None else (TWIN["fit"] if truth.name == "rsvp" else ""))
+    fit_initial = _names(args.fit_initial)
+    if not names and not fit_initial:
+        raise ConfigError(f"--fit is required for preset {truth.name!r}; its parameters are {', '.join(truth.param_names())}")
+    fields = _names(args.fields)
+    if args.noise < 0:
+        raise ConfigError(f"--noise {args.noise} is invalid; it must be >= 0")
+    if args.noise > 0:
+        traj = add_noise(traj, args.noise, seed=args.noise_seed, fields=fields)
+    start = starting_model(truth, names, args)
+    x0 = x0_file = jax_first(traj)
+    if fit_initial:  # start the fitted initial fields from their spatial mean: no peeking at the answer
+        import dataclasses
+
+        import jax.numpy as jnp
+
+        x0 = dataclasses.replace(x0, **{f: jnp.broadcast_to(jnp.mean(getattr(x0, f), axis=tuple(range(-lat.ndim, 0)), keepdims=True),
+                                                           getattr(x0, f).shape) for f in fit_initial})
+        traj = traj[1:]
+    say(f"fitting {', '.join(names + tuple(f'initial {f}' for f in fit_initial))} of {truth.name} to {len(traj)} snapshots "
+        f"({source}) with {args.optimizer}"
+        + (": start " + ", ".join(f"{n}={float(getattr(start, n)):.6g}" for n in names) if names else ""))
+    result = fit(start, lat, traj, names, dt=dt, x0=x0, fit_initial=fit_initial, fields=fields, method=method,
+                 optimizer=args.optimizer, max_iter=args.max_iter, tol=args.tol, checkpoint_every=args.checkpoint_every,
+                 progress=not args.quiet)
+    summ = result.summary(truth=truth if names else None)
+    if "truth" in summ:
+        summ["file_params"] = summ.pop("truth")
+    if fit_initial:
+        summ["initial_relative_error"] = {f: float(np.linalg.norm(np.asarray(getattr(result.x0, f)) - np.asarray(getattr(x0_file, f)))
+                                                   / max(float(np.linalg.norm(np.asarray(getattr(x0_file, f)))), 1e-300))
+                                          for f in fit_initial}
+    say(f"{result.reason} after {result.iterations} iterations ({result.seconds:.1f} s): loss {summ['loss_start']:.3e} -> {result.loss:.3e}; "
+        + ", ".join(f"{n}={v:.6g} (file {summ['file_params'][n]:.6g}, rel. diff {summ['relative_error'][n]:.1e})"
+                    for n, v in result.params.items()))
+
+    files = ["fit.nc", "params.json", "fit.png"]
+    sens = None
+    if names and not args.no_sensitivity:
+        sens = sensitivity(result.model, lat, traj, names, dt=dt, x0=result.x0, fields=fields, method=method,
+                           noise=args.noise or None, checkpoint_every=args.checkpoint_every)
+        io.write_figure(sens.plot(f"sensitivity at the fitted {truth.name} model"), out / "sensitivity.png")
+        files.append("sensitivity.png")
+        say(f"sensitivity: eigenvalues {np.array2string(sens.eigenvalues, precision=3)}, condition {sens.condition_number:.3g}"
+            + (", standard errors " + ", ".join(f"{n}={s:.2e}" for n, s in zip(names, sens.standard_errors))
+               if sens.standard_errors is not None else ""))
+    io.save_dataset(history_dataset(result, truth), out / "fit.nc")
+    io.write_json(out / "params.json", {"preset": truth.name, "params": result.model.params(), "fitted": list(names),
+                                        "fit_initial": list(fit_initial)})
+    io.write_figure(result.plot(truth=truth if names else None, title=f"rsvp fit: {truth.name}, {source}"), out / "fit.png")
+    if source == "twin":
+        files.insert(0, "observations.nc")
+    summary = {"command": "fit", "observations": source, "preset": truth.name, "shape": list(lat.shape), "dt": dt,
+               "method": method, "dtype": args.dtype, "fields": list(fields), "noise": args.noise, "start_from": args.start,
+               **summ, "files": files, "seconds_total": timer()}
+    if sens is not None:
+        summary["sensitivity"] = sens.summary()
+    io.write_json(out / "summary.json", summary)
+    say(f"wrote {', '.join(files)} and summary.json to {out}/")
+    return 0
+
+
+def jax_first(traj):
+    import jax
+
+    return jax.tree.map(lambda a: a[0], traj.states)
+
+
+def history_dataset(result, truth):
+    """The fit's history as an xarray Dataset: loss and each parameter over the iterations, the
+    fitted model as attributes, and any fitted initial field."""
+    import numpy as np
+    import xarray as xr
+
+    from ..io import AXES, model_attrs
+
+    data = {"loss": ("iteration", np.asarray(result.loss_history))}
+    for n, path in result.param_history.items():
+        data[f"param_{n}"] = ("iteration", np.asarray(path))
+    for f in result.fit_initial:
+        a = np.asarray(getattr(result.x0, f))
+        space = AXES[: a.ndim - (1 if f == "v" else 0)]
+        data[f"initial_{f}"] = ((("component",) if f == "v" else ()) + tuple(space), a)
+    attrs = {**model_attrs(result.model), "fitted": ",".join(result.names), "fit_initial": ",".join(result.fit_initial),
+             "optimizer": result.optimizer, "reason": result.reason, "converged": int(result.converged),
+             "format": "rsvp-jax fit 1"}
+    return xr.Dataset(data, coords={"iteration": np.arange(len(result.loss_history))}, attrs=attrs)
