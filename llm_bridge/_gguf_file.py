@@ -20,7 +20,7 @@ import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 from gguf.quants import dequantize
 
-from ._errors import UnsupportedQuantizationError, WeightFileError
+from ._errors import BridgeError, UnsupportedQuantizationError, WeightFileError
 
 Q = GGMLQuantizationType
 #: Storage types we dequantize (plain floats, and llama.cpp's classic and k-quant blocks).
@@ -58,6 +58,8 @@ class GGUFFile:
         self._buf = memoryview(self._data)
         try:
             self._parse()
+        except BridgeError:
+            raise
         except (struct.error, UnicodeDecodeError, ValueError, IndexError):
             raise WeightFileError(f"{self.path}: corrupt or truncated GGUF header") from None
 

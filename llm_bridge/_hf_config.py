@@ -149,6 +149,13 @@ def config_from_hf(c: dict[str, Any]) -> ModelConfig:
     if c.get("quantization_config"):
         raise _unsupported(family, "quantization_config", c["quantization_config"], "load unquantized safetensors or a GGUF file")
 
+    _check_value(family, c, "use_bidirectional_attention", (None, False), "only causal attention is ported")
+    _check_value(family, c, "mlp_bias", (False, True), "a boolean")
+    missing = [k for k in ("hidden_size", "num_attention_heads", "num_hidden_layers", "max_position_embeddings",
+                           "intermediate_size", "vocab_size", "rms_norm_eps") if c.get(k) is None]
+    if missing:
+        raise UnsupportedConfigError(f"{family}: the config lacks {', '.join(missing)}")
+
     gemma = family.startswith("gemma")
     d, heads = int(c["hidden_size"]), int(c["num_attention_heads"])
     head_dim = int(c.get("head_dim") or d // heads)
@@ -159,8 +166,6 @@ def config_from_hf(c: dict[str, Any]) -> ModelConfig:
     act = c.get(act_key)
     if act not in HF_ACTIVATIONS:
         raise _unsupported(family, act_key, act, f"supported: {', '.join(HF_ACTIVATIONS)}")
-    _check_value(family, c, "use_bidirectional_attention", (None, False), "only causal attention is ported")
-    _check_value(family, c, "mlp_bias", (False, True), "a boolean")
 
     # Which layers slide, and over how many positions.
     window = c.get("sliding_window")
