@@ -18,10 +18,13 @@ checkpointed rollout are described in `rsvp_jax._fit_problem`. The optimizer is 
 | `"lbfgs"`   | `optax.lbfgs` with its zoom line search (the default)          | ≥ 1 value + gradient      |
 | `"adam"`    | `optax.adam(0.05)` (steps in the softplus-unconstrained space) | 1 value + gradient        |
 | `"lm"`      | Levenberg–Marquardt (`rsvp_jax._gauss_newton`), dense J        | 1 forward pass per unknown |
+| `"auto"`    | `"lm"` when only parameters are fitted, else `"lbfgs"`         |                           |
 
 L-BFGS handles thousands of unknowns (whole initial fields); Levenberg–Marquardt converges
 quadratically on a few parameters and is the fastest way to the last digits of a
-noise-free twin experiment.
+noise-free twin experiment (measured on a 12² twin fitting three parameters, float32:
+L-BFGS 13 iterations to 2e-6 relative error, LM 3 iterations to 1e-6, in about a third
+of L-BFGS's compile time, which dominates both).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from ._timestep import check_timestep
 from .errors import ConfigError
 from .models import Model
 
-OPTIMIZERS = ("lbfgs", "adam", "lm")
+OPTIMIZERS = ("lbfgs", "adam", "lm", "auto")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +149,8 @@ def fit(
       mask: 0/1 weights of the observed cells, broadcastable to (snapshots, *N).
       scale: field → s_f, the misfit unit of each field (default: its observed std).
       method: the integrator that made the observations.
-      optimizer: `"lbfgs"` (default), `"adam"`, `"lm"`, or any optax `GradientTransformation`.
+      optimizer: `"lbfgs"` (default), `"adam"`, `"lm"`, `"auto"` (see the module table), or any
+        optax `GradientTransformation`.
       max_iter: the most iterations (optimizer updates; for `"lm"`, Jacobian evaluations).
       tol: stop when the rms misfit falls below `tol` times its starting value.
       patience: stop when the loss has not improved by a relative 1e-6 for this many iterations.
@@ -167,6 +171,8 @@ def fit(
         raise ConfigError(f"max_iter={max_iter} and tol={tol} must be >= 0")
     u0 = problem.u0
     report, close = _reporter(progress, max_iter)
+    if isinstance(optimizer, str) and optimizer == "auto":
+        optimizer = "lbfgs" if problem.fit_initial else "lm"
     try:
         if optimizer in ("lm", "gauss-newton", "levenberg-marquardt"):
             from ._gauss_newton import MAX_DENSE_UNKNOWNS, levenberg_marquardt

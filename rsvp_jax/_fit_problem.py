@@ -197,8 +197,13 @@ def field_scales(observed: State, fields, scale=None) -> dict:
 
 def make_problem(model: Model, lat: Lattice, observations, names=(), *, dt=None, x0=None, fit_initial=(),
                  initial_mask=None, fields=FIELDS, mask=None, scale=None, method="ssprk3",
-                 checkpoint_every=None) -> Problem:
-    """Check the inputs and build a `Problem` (see `rsvp_jax.fit` for the arguments)."""
+                 checkpoint_every=None, nudge: bool = True) -> Problem:
+    """Check the inputs and build a `Problem` (see `rsvp_jax.fit` for the arguments).
+
+    With `nudge`, a softplus-parameterized unknown that starts at 0 starts at 1e-3 instead
+    (softplus reaches 0 only at u = −∞); this also switches on a term that a zero value
+    compiles out (e.g. rsvp's hyperdiffusion for eps), so that it can be fitted.
+    """
     check_method(method)
     model.check_lattice(lat)
     names = (names,) if isinstance(names, str) else tuple(names)
@@ -240,7 +245,7 @@ def make_problem(model: Model, lat: Lattice, observations, names=(), *, dt=None,
     start = {}
     for n, pos in zip(names, positive):
         value = float(np.asarray(getattr(model, n)))
-        if pos and value <= 0:
+        if nudge and pos and value <= 0:
             start[n] = 1e-3  # softplus cannot start on the boundary; a small positive guess instead
     model = model.replace(**start) if start else model
     for f in fit_initial:

@@ -129,7 +129,7 @@ def sensitivity(
     which parameters the observations can determine.
     """
     problem = make_problem(model, lat, observations, params, dt=dt, x0=x0, fields=fields, mask=mask, scale=scale,
-                           method=method, checkpoint_every=checkpoint_every)
+                           method=method, checkpoint_every=checkpoint_every, nudge=False)
     if not problem.names:
         raise ConfigError("sensitivity needs at least one parameter name")
     theta = jnp.asarray([float(getattr(model, n)) for n in problem.names], problem.dtype)

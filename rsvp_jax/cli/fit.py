@@ -23,8 +23,6 @@ iteration, the fitted model as attributes, fitted initial fields), `params.json`
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import ConfigError
 from ._common import Timer, out_dir, parse_assignments, parse_shape, say
 
@@ -54,8 +52,9 @@ def register(sub) -> None:
     f.add_argument("--perturb", type=float, default=0.4, help="relative perturbation of --start perturbed (default 0.4)")
     f.add_argument("--init-set", action="append", default=[], metavar="NAME=VALUE",
                    help="starting value of a fitted parameter (repeatable; overrides --start)")
-    f.add_argument("--optimizer", default="lbfgs", choices=("lbfgs", "adam", "lm"),
-                   help="optax L-BFGS (default), optax Adam, or Levenberg-Marquardt (fastest for a few parameters)")
+    f.add_argument("--optimizer", default="auto", choices=("auto", "lbfgs", "adam", "lm"),
+                   help="optax L-BFGS, optax Adam, or Levenberg-Marquardt (the fastest for a few parameters); "
+                        "default auto: lm when only parameters are fitted, lbfgs when initial fields are too")
     f.add_argument("--max-iter", type=int, default=200, help="most iterations (default 200)")
     f.add_argument("--tol", type=float, default=1e-6, help="stop when the rms misfit falls below tol x its start")
     f.add_argument("--checkpoint-every", type=int, default=None, metavar="C",
@@ -75,8 +74,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_observations(args, out: Path):
-    """(truth model, lattice, trajectory, dt, method, source): from --observations, or a fresh twin run."""
+def load_observations(args):
+    """(truth model, lattice, trajectory, dt, method, source): from --observations, or a fresh twin
+    run (then also written to `--out`/observations.nc)."""
     import jax
 
     from .. import io
@@ -105,6 +105,7 @@ def load_observations(args, out: Path):
     check_method(method)
     if args.steps < 1 or args.save_every < 1 or args.steps % args.save_every:
         raise ConfigError(f"--steps {args.steps} must be a positive multiple of --save-every {args.save_every}")
+    out = out_dir(args.out)
     say(f"twin experiment: simulating {model.name} on {'x'.join(map(str, lat.shape))} cells, {args.steps} steps of dt={dt:g}")
     traj = simulate(model, lat, x0, dt, args.steps, save_every=args.save_every, method=method)
     io.save_trajectory(out / "observations.nc", traj, model, lat, dt, method)
@@ -148,8 +149,7 @@ def run(args) -> int:
     timer = Timer()
     setup_dtype(args.dtype)
     parse_shape(args.shape)
-    out = out_dir(args.out)
-    truth, lat, traj, dt, method, source = load_observations(args, out)
+    truth, lat, traj, dt, method, source = load_observations(args)  # a bad file fails before --out is made
     names = _names(args.fit if args.fit is not None else (TWIN["fit"] if truth.name == "rsvp" else ""))
     fit_initial = _names(args.fit_initial)
     if not names and not fit_initial:
@@ -169,6 +169,7 @@ def run(args) -> int:
         x0 = dataclasses.replace(x0, **{f: jnp.broadcast_to(jnp.mean(getattr(x0, f), axis=tuple(range(-lat.ndim, 0)), keepdims=True),
                                                            getattr(x0, f).shape) for f in fit_initial})
         traj = traj[1:]
+    out = out_dir(args.out)
     say(f"fitting {', '.join(names + tuple(f'initial {f}' for f in fit_initial))} of {truth.name} to {len(traj)} snapshots "
         f"({source}) with {args.optimizer}"
         + (": start " + ", ".join(f"{n}={float(getattr(start, n)):.6g}" for n in names) if names else ""))
@@ -182,7 +183,7 @@ def run(args) -> int:
         summ["initial_relative_error"] = {f: float(np.linalg.norm(np.asarray(getattr(result.x0, f)) - np.asarray(getattr(x0_file, f)))
                                                    / max(float(np.linalg.norm(np.asarray(getattr(x0_file, f)))), 1e-300))
                                           for f in fit_initial}
-    say(f"{result.reason} after {result.iterations} iterations ({result.seconds:.1f} s): loss {summ['loss_start']:.3e} -> {result.loss:.3e}; "
+    say(f"{result.optimizer}: {result.reason} after {result.iterations} iterations ({result.seconds:.1f} s): loss {summ['loss_start']:.3e} -> {result.loss:.3e}; "
         + ", ".join(f"{n}={v:.6g} (file {summ['file_params'][n]:.6g}, rel. diff {summ['relative_error'][n]:.1e})"
                     for n, v in result.params.items()))
 
