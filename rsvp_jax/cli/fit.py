@@ -154,6 +154,10 @@ def run(args) -> int:
     fit_initial = _names(args.fit_initial)
     if not names and not fit_initial:
         raise ConfigError(f"--fit is required for preset {truth.name!r}; its parameters are {', '.join(truth.param_names())}")
+    unknown = [n for n in names if n not in truth.param_names()]
+    if unknown:
+        raise ConfigError(f"--fit {unknown[0]!r}: preset {truth.name!r} has no such parameter; "
+                          f"its parameters are {', '.join(truth.param_names())}")
     fields = _names(args.fields)
     if args.noise < 0:
         raise ConfigError(f"--noise {args.noise} is invalid; it must be >= 0")
@@ -169,7 +173,6 @@ def run(args) -> int:
         x0 = dataclasses.replace(x0, **{f: jnp.broadcast_to(jnp.mean(getattr(x0, f), axis=tuple(range(-lat.ndim, 0)), keepdims=True),
                                                            getattr(x0, f).shape) for f in fit_initial})
         traj = traj[1:]
-    out = out_dir(args.out)
     say(f"fitting {', '.join(names + tuple(f'initial {f}' for f in fit_initial))} of {truth.name} to {len(traj)} snapshots "
         f"({source}) with {args.optimizer}"
         + (": start " + ", ".join(f"{n}={float(getattr(start, n)):.6g}" for n in names) if names else ""))
@@ -187,6 +190,7 @@ def run(args) -> int:
         + ", ".join(f"{n}={v:.6g} (file {summ['file_params'][n]:.6g}, rel. diff {summ['relative_error'][n]:.1e})"
                     for n, v in result.params.items()))
 
+    out = out_dir(args.out)  # only now: bad input fails before anything is written
     files = ["fit.nc", "params.json", "fit.png"]
     sens = None
     if names and not args.no_sensitivity:
