@@ -99,7 +99,7 @@ def make_tiny(case: str, folder, seed: int = 0) -> torch.nn.Module:
 
 def torch_logits(model, ids) -> np.ndarray:
     with torch.no_grad():
-        return model(input_ids=torch.as_tensor(np.asarray(ids))[None]).logits[0].double().numpy()
+        return model(input_ids=torch.tensor(np.asarray(ids))[None]).logits[0].double().numpy()
 
 
 # --------------------------------------------------------------------------- tiny GGUF files

@@ -40,7 +40,7 @@ def test_hidden_states_match_pytorch(tiny):
     case, reference, m, _ = tiny
     ids = PROMPTS[-1]
     with torch.no_grad():
-        ref = reference(input_ids=torch.as_tensor(ids)[None], output_hidden_states=True).hidden_states
+        ref = reference(input_ids=torch.tensor(ids)[None], output_hidden_states=True).hidden_states
     ours = np.asarray(m.hidden_states(ids))
     layers = m.config.num_layers
     assert ours.shape == (layers + 1, len(ids), m.config.hidden_size)
@@ -138,6 +138,6 @@ def test_greedy_generation_matches_pytorch(tmp_path):
     prompt = PROMPTS[1]
     ours = m.generate(prompt, 8, stop_at_eos=False)
     with torch.no_grad():
-        ref = reference.generate(torch.as_tensor(prompt)[None], max_new_tokens=8, do_sample=False,
+        ref = reference.generate(torch.tensor(prompt)[None], max_new_tokens=8, do_sample=False,
                                  min_new_tokens=8, pad_token_id=0)[0].numpy()
     np.testing.assert_array_equal(ours, ref)
