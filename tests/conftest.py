@@ -8,6 +8,14 @@ import jax
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _restore_x64():
+    """A test that switches 64-bit mode on globally (e.g. the CLI's --dtype float64) must not leak it."""
+    before = jax.config.read("jax_enable_x64")
+    yield
+    jax.config.update("jax_enable_x64", before)
+
+
 @pytest.fixture
 def x64():
     """Run the test with `jax_enable_x64` switched on, and off again afterwards."""

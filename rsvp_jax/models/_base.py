@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _lattice as L
 from .._lattice import Lattice
 from .._state import State
 from ..errors import ConfigError
@@ -23,9 +24,28 @@ def static(default):
 
 
 def register(cls):
-    """Make `cls` a frozen dataclass registered as a pytree and as the preset `cls.name`."""
+    """Make `cls` a frozen dataclass registered as a pytree and as the preset `cls.name`.
+
+    Unflattening does not validate: the leaves may then be gradients, tangents or batching
+    placeholders (a negative gradient of a non-negative coefficient is no error).
+    """
     cls = dataclasses.dataclass(frozen=True)(cls)
-    jax.tree_util.register_dataclass(cls)
+    data = tuple(f.name for f in dataclasses.fields(cls) if not f.metadata.get("static"))
+    meta = tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("static"))
+
+    def flatten_with_keys(m):
+        return [(jax.tree_util.GetAttrKey(n), getattr(m, n)) for n in data], tuple(getattr(m, n) for n in meta)
+
+    def flatten(m):
+        return [getattr(m, n) for n in data], tuple(getattr(m, n) for n in meta)
+
+    def unflatten(aux, leaves):
+        m = object.__new__(cls)
+        for n, v in zip(data + meta, (*leaves, *aux)):
+            object.__setattr__(m, n, v)
+        return m
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
     _PRESETS[cls.name] = cls
     return cls
 
@@ -114,7 +134,7 @@ class Model:
 
     def entropy_production(self, lat: Lattice, x: State):
         """The local entropy production σ (*N), the source term of S."""
-        return jnp.zeros_like(x.S)
+        return L.zeros_like(x.S)
 
     def invariant(self, lat: Lattice, x: State):
         """The integral the equations conserve exactly, or None if there is none."""

@@ -57,14 +57,14 @@ class Centerfuge(Model):
 
     def speed(self, lat: Lattice, x: State):
         """The smoothed |v| = √(|v|² + δ²) − δ."""
-        return jnp.sqrt(jnp.sum(x.v**2, axis=-lat.ndim - 1) + self.delta**2) - self.delta
+        return L.sqrt(L.sum_components(x.v**2, lat) + self.delta**2) - self.delta
 
     def entropy_production(self, lat: Lattice, x: State):
         return self.eta * self.speed(lat, x) + self.gamma * x.phi**2
 
     def rhs(self, lat: Lattice, x: State) -> State:
         order = self.order
-        grad_S2 = jnp.sum(L.gradient(x.S, lat, order) ** 2, axis=-lat.ndim - 1)
+        grad_S2 = L.sum_components(L.gradient(x.S, lat, order) ** 2, lat)
         dphi = self.D * L.laplacian(x.phi, lat, order) - self.alpha * grad_S2
         dv = (-self.beta * L.gradient(x.phi, lat, order) - x.v) / self.tau
         dS = self.entropy_production(lat, x) + self.D_S * L.laplacian(x.S, lat, order)

@@ -60,16 +60,15 @@ class Monograph(Model):
         return 1 if self.order == 2 else 2
 
     def entropy_production(self, lat: Lattice, x: State):
-        return self.chi * jnp.sum(x.v**2, axis=-lat.ndim - 1) - self.mu * x.phi
+        return self.chi * L.sum_components(x.v**2, lat) - self.mu * x.phi
 
     def rotation(self, lat: Lattice, v):
         """κ∇×v in 3D, κ ẑ×v in 2D, 0 in 1D."""
         if lat.ndim == 3:
             return self.kappa * L.curl(v, lat, self.order)
         if lat.ndim == 2:
-            comp = -lat.ndim - 1
-            return self.kappa * jnp.stack([-L.component(v, lat, 1), L.component(v, lat, 0)], axis=comp)
-        return jnp.zeros_like(v)
+            return self.kappa * L.stack_components([-L.component(v, lat, 1), L.component(v, lat, 0)], lat)
+        return L.zeros_like(v)
 
     def rhs(self, lat: Lattice, x: State) -> State:
         order = self.order

@@ -78,7 +78,7 @@ class Rsvp(Model):
         return 2 * base if self.hyperdiffusion else base
 
     def entropy_production(self, lat: Lattice, x: State):
-        speed2 = jnp.sum(x.v**2, axis=-lat.ndim - 1)
+        speed2 = L.sum_components(x.v**2, lat)
         return self.chi * x.phi * (self.gamma * speed2 + self.nu * L.velocity_gradient_squared(x.v, lat, self.order))
 
     def invariant(self, lat: Lattice, x: State):
@@ -100,9 +100,8 @@ class Rsvp(Model):
         pressure = self.c_phi**2 * x.phi + self.s * self.c_S**2 * x.S
         dv = -L.gradient(pressure, lat, order) - self.gamma * x.v + self.nu * L.laplacian(x.v, lat, order)
         if D == 2:
-            comp = -lat.ndim - 1
             v1, v2 = L.component(x.v, lat, 0), L.component(x.v, lat, 1)
-            dv = dv + self.omega * jnp.stack([-v2, v1], axis=comp)
+            dv = dv + self.omega * L.stack_components([-v2, v1], lat)
         if self.advect_v:
             dv = dv - L.advective_derivative(x.v, lat, order)
         return State(dphi, dv, dS)

@@ -43,13 +43,11 @@ class Seed(Model):
 
     def entropy_production(self, lat: Lattice, x: State):
         grad = L.gradient(x.phi, lat)
-        comp = -lat.ndim - 1
-        return self.eta * (jnp.sum(grad**2, axis=comp) - self.lam * jnp.sum(x.v**2, axis=comp))
+        return self.eta * (L.sum_components(grad**2, lat) - self.lam * L.sum_components(x.v**2, lat))
 
     def map(self, lat: Lattice, x: State) -> State:
-        comp = -lat.ndim - 1
         grad = L.gradient(x.phi, lat)  # central differences, order 2
-        phi = x.phi + self.alpha * (jnp.sum(x.v * grad, axis=comp) - self.beta * x.S)
+        phi = x.phi + self.alpha * (L.sum_components(x.v * grad, lat) - self.beta * x.S)
         first = -lat.ndim  # the first spatial axis
         v = x.v + self.gamma * (grad - self.delta * (L.shift(x.v, 1, first) - L.shift(x.v, -1, first)))
         S = x.S + self.entropy_production(lat, x)
