@@ -15,7 +15,8 @@ from ._lattice import Lattice
 from ._state import INITIAL_KINDS, State, channel_names, from_array, initial_state, to_array
 from ._timestep import check_timestep, max_stable_dt, stability_limits
 from ._sharding import device_mesh, shard_state, sharded_rollout
-from ._sweep import SweepResult, sweep
+from ._sweep import sweep
+from ._sweep_result import SweepResult
 from ._sweep_store import sweep_to_folder
 from ._distributed import initialize as initialize_distributed
 from ._fit import FitResult, fit

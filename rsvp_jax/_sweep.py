@@ -15,7 +15,8 @@ How it runs:
    `jax.vmap` of one pure function under one `jax.jit`; the batch axis is split over a
    one-axis `Mesh` of all devices (`_sharding`). B is a multiple of the device count; a
    last, short batch is padded (with copies of its last point), never refused. With no
-   `batch_size`, B is chosen from the free memory.
+   `batch_size`, B is chosen from the free memory; a batch that runs out of memory anyway
+   is halved and retried (in a single process).
 3. **Inside the batch, per point:** the first step whose result is not finite is
    recorded (the state is frozen at the last finite one, so one bad point cannot poison
    its batch); the point is then `"nonfinite"`, its diagnostics from that step on are NaN.
@@ -42,191 +43,9 @@ from ._integrate import _advance, check_method
 from ._lattice import Lattice
 from ._state import State
 from ._timestep import check_timestep
+from ._sweep_result import SEED, STATUS, SweepResult, check_names, grid_points, list_points, point_label
+from ._sweep_summaries import SUMMARIES, TILE_KEYS, TileSpectrum, extra_summaries, final_summaries
 from .errors import ConfigError, UnstableTimestepError
-
-SEED = "seed"
-STATUS = ("ok", "unstable", "nonfinite")  # the codes 0, 1, 2 of `SweepResult.status`
-SUMMARIES = ("phi_std", "S_std", "phi_max", "S_max", "speed_rms", "invariant_drift")  # see `final_summaries`
-
-
-# ---- the points -----------------------------------------------------------------------------------
-def grid_points(grid: Mapping[str, Sequence]) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
-    """The Cartesian product of `grid`'s axes, flattened in C order: (name → (P,) values, grid shape)."""
-    names = list(grid)
-    axes = [np.atleast_1d(np.asarray(grid[k])) for k in names]
-    for k, a in zip(names, axes):
-        if a.ndim != 1 or a.size == 0:
-            raise ConfigError(f"sweep axis {k!r} must be a non-empty 1-D list of values, not shape {a.shape}")
-    mesh = np.meshgrid(*axes, indexing="ij") if axes else []
-    return {k: m.reshape(-1) for k, m in zip(names, mesh)}, tuple(a.size for a in axes)
-
-
-def list_points(points: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:
-    """A list of points `[{"gamma": 0.1, "nu": 0.2}, ...]` (all with the same names) as name → (P,) values."""
-    points = list(points)
-    if not points:
-        raise ConfigError("a sweep needs at least one point")
-    names = list(points[0])
-    for i, p in enumerate(points):
-        if sorted(p) != sorted(names):
-            raise ConfigError(f"sweep point {i} has names {sorted(p)}, but point 0 has {sorted(names)}")
-    return {k: np.asarray([p[k] for p in points]) for k in names}
-
-
-def check_names(model, names) -> None:
-    """Only numeric model parameters and `seed` can be swept; say which are valid otherwise."""
-    params, statics = model.param_names(), model.static_names()
-    for k in names:
-        if k in statics:
-            raise ConfigError(f"{model.name}: {k!r} is a compile-time switch and cannot be swept; "
-                              f"run one sweep per value (with --set {k}=...)")
-        if k != SEED and k not in params:
-            raise ConfigError(f"{model.name} has no parameter {k!r} to sweep; "
-                              f"valid names are {', '.join(params)} and {SEED!r} (initial-condition seed)")
-
-
-def point_label(values: Mapping[str, np.ndarray], i: int) -> str:
-    """'gamma=0.1, nu=0.2' for point i."""
-    return ", ".join(f"{k}={np.asarray(v)[i].item():g}" for k, v in values.items()) or "the point"
-
-
-# ---- results --------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class SweepResult:
-    """The results of some (or all) points of a sweep, as host (NumPy) arrays.
-
-    - `index` (P,): which points of the whole sweep these are;
-    - `values`: swept name → (P,) values; `grid_shape`: the whole sweep's grid shape, or None;
-    - `times`, `steps` (T,): the snapshot times and step numbers (shared by all points);
-    - `diagnostics`: name → (P, T), NaN from a point's failure on;
-    - `summaries`: name → (P,), final-state summaries, NaN for failed points;
-    - `status` (P,): codes into `STATUS` (0 ok, 1 unstable, 2 nonfinite);
-      `failed_step` (P,): the first non-finite step, or 0; `reason` (P,): why it failed, or "";
-    - `final`: the final states (a `State` of (P, ...) arrays; the last finite state of a
-      failed point) if they were asked for, else None;
-    - `layout`: how the points ran: `batch_size`, `devices`, `processes` (empty if none ran).
-    """
-
-    index: np.ndarray
-    values: dict
-    grid_shape: tuple | None
-    times: np.ndarray
-    steps: np.ndarray
-    diagnostics: dict
-    summaries: dict
-    status: np.ndarray
-    failed_step: np.ndarray
-    reason: np.ndarray
-    final: State | None = None
-    layout: dict = dataclasses.field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return int(self.index.shape[0])
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(self.values)
-
-    @property
-    def ok(self) -> np.ndarray:
-        return self.status == 0
-
-    def take(self, sel) -> "SweepResult":
-        """The points at positions `sel` (an index array or a boolean mask) of this result."""
-        t = lambda a: np.asarray(a)[sel]  # noqa: E731
-        return dataclasses.replace(
-            self, index=t(self.index), values={k: t(v) for k, v in self.values.items()},
-            diagnostics={k: t(v) for k, v in self.diagnostics.items()}, summaries={k: t(v) for k, v in self.summaries.items()},
-            status=t(self.status), failed_step=t(self.failed_step), reason=t(self.reason),
-            final=None if self.final is None else jax.tree.map(t, self.final),
-        )
-
-    @staticmethod
-    def concatenate(parts: Sequence["SweepResult"]) -> "SweepResult":
-        """Join partial results and sort them by point index."""
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            raise ConfigError("no sweep results to join")
-        cat = lambda *a: np.concatenate(a)  # noqa: E731
-        first = parts[0]
-        joined = dataclasses.replace(
-            first, index=cat(*(p.index for p in parts)),
-            values={k: cat(*(p.values[k] for p in parts)) for k in first.values},
-            diagnostics={k: cat(*(p.diagnostics[k] for p in parts)) for k in first.diagnostics},
-            summaries={k: cat(*(p.summaries[k] for p in parts)) for k in first.summaries},
-            status=cat(*(p.status for p in parts)), failed_step=cat(*(p.failed_step for p in parts)),
-            reason=cat(*(p.reason for p in parts)),
-            final=None if first.final is None else jax.tree.map(cat, *(p.final for p in parts)),
-            layout=next((p.layout for p in parts if p.layout), {}),
-        )
-        return joined.take(np.argsort(joined.index, kind="stable"))
-
-
-# ---- final-state summaries --------------------------------------------------------------------------
-def final_summaries(model, lat: Lattice, x: State, x0: State) -> dict:
-    """Scalars that describe where a run ended (vmappable).
-
-    | key               | quantity                                               |
-    |-------------------|--------------------------------------------------------|
-    | `phi_std`, `S_std`| spatial standard deviation of Φ, S (pattern strength)  |
-    | `phi_max`, `S_max`| their maxima                                           |
-    | `speed_rms`       | √⟨|v|²⟩                                                |
-    | `invariant_drift` | (I(x) − I(x0)) / |I(x0)| of the conserved integral, if the model has one |
-    """
-    space = tuple(range(-lat.ndim, 0))
-    out = {
-        "phi_std": jnp.std(x.phi, axis=space), "S_std": jnp.std(x.S, axis=space),
-        "phi_max": jnp.max(x.phi, axis=space), "S_max": jnp.max(x.S, axis=space),
-        "speed_rms": jnp.sqrt(jnp.mean(jnp.sum(x.v**2, axis=-lat.ndim - 1), axis=space)),
-    }
-    inv, inv0 = model.invariant(lat, x), model.invariant(lat, x0)
-    if inv is not None:
-        out["invariant_drift"] = (inv - inv0) / jnp.abs(inv0)
-    return out
-
-
-TILE_KEYS = ("sigma_max", "stable_rank", "effective_rank", "participation_ratio")
-
-
-@dataclasses.dataclass(frozen=True)
-class TileSpectrum:
-    """A `summaries` entry: the singular spectra of the tile Jacobians (`rj.tile_jacobians`) of
-    the `steps`-step map at a point's final state, each scalar summary of `rsvp_jax.spectra`
-    averaged over the tiles.
-
-    ```python
-    rj.sweep(..., summaries={"tile": TileSpectrum(dt=0.05, tile=4)})   # → tile_stable_rank, ...
-    ```
-
-    A frozen dataclass (not a closure), so equal settings hash equal and reuse the compiled batch.
-    """
-
-    dt: float
-    tile: int = 8
-    steps: int = 1
-    method: str = "ssprk3"
-    keys: tuple = TILE_KEYS
-
-    def __call__(self, model, lat: Lattice, x: State) -> dict:
-        from . import spectra
-        from ._tiles import tile_jacobians
-
-        J = tile_jacobians(model, lat, x, self.dt, tile=self.tile, steps=self.steps, method=self.method)
-        summary = spectra.summarize(jnp.linalg.svd(J, compute_uv=False))
-        return {k: jnp.mean(summary[k]) for k in self.keys}
-
-
-def _extra(fns, model, lat, x) -> dict:
-    """User summaries: name → fn(model, lat, x_final) giving a scalar or a dict of scalars."""
-    out = {}
-    for name, fn in fns:
-        value = fn(model, lat, x)
-        if isinstance(value, Mapping):
-            out.update({f"{name}_{k}": jnp.asarray(v) for k, v in value.items()})
-        else:
-            out[name] = jnp.asarray(value)
-    return out
-
 
 # ---- one batch ----------------------------------------------------------------------------------
 @functools.partial(jax.jit, static_argnames=("lat", "method", "n_saves", "save_every", "diag_names", "extra", "final_states"))
@@ -250,7 +69,7 @@ def _run_batch(models, x0, dt, *, lat, method, n_saves, save_every, diag_names, 
         (x, bad), diags = jax.lax.scan(save, (x0, jnp.zeros((), jnp.int32)), jnp.arange(n_saves, dtype=jnp.int32))
         d0 = _diag.compute(m, lat, x0)
         diags = {k: jnp.concatenate([d0[k][None], diags[k]]) for k in diag_names}
-        summ = {**final_summaries(m, lat, x, x0), **_extra(extra, m, lat, x)}
+        summ = {**final_summaries(m, lat, x, x0), **extra_summaries(extra, m, lat, x)}
         return diags, bad, summ, (x if final_states else None)
 
     return jax.vmap(one)(models, x0)
@@ -391,18 +210,28 @@ def _batches(model, models, lat, x0, dt, steps, values, grid_shape, save_every, 
     on_batch = sh.batch_sharding(mesh)
     dt_dev = sh.put(np.asarray(dt, dtype), sh.replicated(mesh))
     every = {k: np.asarray(getattr(base, k), dtype) for k in model.param_names()}  # the swept ones are replaced below
-    layout = dict(batch_size=B, devices=n_dev, processes=jax.process_count())
     static = dict(lat=lat, method=method, n_saves=n_saves, save_every=save_every, diag_names=diag_names,
                   extra=extra, final_states=bool(final_states))
-    for start in range(0, len(todo), B):
-        idx = todo[start:start + B]
+
+    def run(idx, B):
         padded = np.concatenate([idx, np.full(B - len(idx), idx[-1])])
         batched = {k: np.broadcast_to(v, (B,)) for k, v in every.items()}
         batched.update({k: v[padded].astype(dtype) for k, v in params.items()})
         models = dataclasses.replace(base, **batched)
         xs = jax.tree.map(lambda *a: np.stack(a), *(states[seeds[i]] for i in padded))
-        out = _run_batch(sh.put(models, on_batch), sh.put(xs, on_batch), dt_dev, **static)
-        diags, bad, summ, final = sh.to_host(out)
+        return sh.to_host(_run_batch(sh.put(models, on_batch), sh.put(xs, on_batch), dt_dev, **static))
+
+    start = 0
+    while start < len(todo):
+        idx = todo[start:start + B]
+        try:
+            diags, bad, summ, final = run(idx, B)
+        except Exception as e:  # noqa: BLE001 -- only an out-of-memory error is handled
+            if not is_out_of_memory(e) or B <= n_dev or jax.process_count() > 1:
+                raise
+            B = max(n_dev, (B // 2) // n_dev * n_dev)  # halve the batch and try again
+            continue
+        start += len(idx)
         k = len(idx)
         diags = {n: np.asarray(diags[n][:k], np.float64) for n in diag_names}
         summ = {n: np.asarray(v[:k], np.float64) for n, v in summ.items()}
@@ -416,13 +245,20 @@ def _batches(model, models, lat, x0, dt, steps, values, grid_shape, save_every, 
                 diags[n][j, step_numbers >= bad[j]] = np.nan
             for n in summ:
                 summ[n][j] = np.nan
+        layout = dict(batch_size=B, devices=n_dev, processes=jax.process_count())
         yield SweepResult(idx, {n: v[idx] for n, v in values.items()}, grid_shape, times, step_numbers, diags, summ,
                           st, bad, why, None if final is None else jax.tree.map(lambda a: a[:k], final), layout)
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is XLA's out-of-memory error (the batch is then halved and retried)."""
+    text = str(error)
+    return "RESOURCE_EXHAUSTED" in text or "Out of memory" in text or "out of memory" in text
+
+
 def _summary_names(base, lat, x, extra, dtype) -> tuple[str, ...]:
     m = base.astype(dtype)
-    shapes = jax.eval_shape(lambda x: {**final_summaries(m, lat, x, x), **_extra(extra, m, lat, x)}, x)
+    shapes = jax.eval_shape(lambda x: {**final_summaries(m, lat, x, x), **extra_summaries(extra, m, lat, x)}, x)
     return tuple(shapes)
 
 
@@ -496,5 +332,7 @@ def _progress(progress, total):
     return lambda n: bar.close() if n is None else bar.update(n)
 
 
-__all__ = ["sweep", "iter_sweep", "SweepResult", "TileSpectrum", "grid_points", "list_points", "final_summaries", "auto_batch_size",
-           "STATUS", "SEED", "SUMMARIES"]
+__all__ = ["sweep", "iter_sweep", "check_sweep", "auto_batch_size", "is_out_of_memory",
+           # re-exported from _sweep_result / _sweep_summaries
+           "SweepResult", "grid_points", "list_points", "check_names", "point_label", "STATUS", "SEED",
+           "final_summaries", "TileSpectrum", "SUMMARIES", "TILE_KEYS"]

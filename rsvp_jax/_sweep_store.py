@@ -26,7 +26,8 @@ import numpy as np
 from . import _distributed as dist
 from . import io
 from ._state import FIELDS, State
-from ._sweep import SEED, STATUS, SweepResult, _initial, check_sweep, grid_points, iter_sweep, list_points
+from ._sweep import _initial, check_sweep, iter_sweep
+from ._sweep_result import SEED, STATUS, SweepResult, grid_points, list_points
 from .errors import ConfigError
 
 FORMAT = "rsvp-jax sweep 1"

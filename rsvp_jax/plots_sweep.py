@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._sweep import SEED
+from ._sweep_result import SEED
 from .plots import _plt
 
 

@@ -1,6 +1,5 @@
 """`rj.sweep`: batched runs equal one-by-one runs, failures are recorded per point, inputs are checked."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -121,7 +120,7 @@ def test_auto_batch_size_fits_memory_and_the_devices():
 def test_tile_spectrum_summaries_per_point():
     pytest.importorskip("rsvp_jax._tiles")
     from rsvp_jax import spectra
-    from rsvp_jax._sweep import TileSpectrum
+    from rsvp_jax._sweep_summaries import TileSpectrum
     from rsvp_jax._tiles import tile_jacobians
 
     model, x0 = rj.preset("rsvp"), rj.initial_state(LAT, "blobs", seed=0)
@@ -134,3 +133,30 @@ def test_tile_spectrum_summaries_per_point():
     for k in ("stable_rank", "sigma_max"):
         np.testing.assert_allclose(res.summaries[f"tile_{k}"][1], float(jnp.mean(ref[k])), rtol=1e-4)
     assert res.summaries["tile_sigma_max"][0] != res.summaries["tile_sigma_max"][1]
+
+
+def test_a_batch_out_of_memory_is_halved_and_retried(monkeypatch):
+    import rsvp_jax._sweep as sw
+
+    real, sizes = sw._run_batch, []
+
+    def small_memory(models, x0, dt, **kw):
+        sizes.append(x0.phi.shape[0])
+        if x0.phi.shape[0] > 4:
+            raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.00GiB")
+        return real(models, x0, dt, **kw)
+
+    monkeypatch.setattr(sw, "_run_batch", small_memory)
+    model, x0 = rj.preset("rsvp"), rj.initial_state(LAT, "blobs", seed=0)
+    res = rj.sweep(model, LAT, x0, 0.05, 40, grid={"gamma": [0.1, 0.2, 0.3, 0.4, 0.5]}, **{**RUN, "batch_size": 16})
+    assert sizes[:3] == [16, 8, 4] and res.layout["batch_size"] == 4 and np.all(res.status == 0)
+    monkeypatch.setattr(sw, "_run_batch", real)
+    ref = rj.sweep(model, LAT, x0, 0.05, 40, grid={"gamma": [0.1, 0.2, 0.3, 0.4, 0.5]}, **{**RUN, "batch_size": 8})
+    np.testing.assert_allclose(res.summaries["phi_std"], ref.summaries["phi_std"], rtol=1e-6)
+
+    def broken(*a, **k):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(sw, "_run_batch", broken)
+    with pytest.raises(RuntimeError, match="something else"):  # other errors are not swallowed
+        rj.sweep(model, LAT, x0, 0.05, 40, grid={"gamma": [0.1]}, **RUN)

@@ -51,7 +51,7 @@ def register(sub) -> None:
 
 def parse_axis(item: str, model) -> tuple[str, np.ndarray]:
     """'gamma=0.05:0.5:8' → ('gamma', 8 values); see the module docstring for the forms."""
-    from .._sweep import SEED, check_names
+    from .._sweep_result import SEED, check_names
 
     if "=" not in item:
         raise ConfigError(f"--param {item!r} is not NAME=SPEC (e.g. gamma=0.05:0.5:8 or nu=0.01,0.1)")
@@ -126,7 +126,7 @@ def run(args) -> int:
         raise ConfigError(f"--tile-spectrum {args.tile_spectrum} must be a tile edge >= 1 (or 0: off)")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
-    from .._sweep import SEED, grid_points
+    from .._sweep_result import SEED, grid_points
     from .simulate import default_save_every
 
     save_every = args.save_every or default_save_every(args.steps)
@@ -150,7 +150,7 @@ def run(args) -> int:
 
 
 def _check_plots(names, tiles: int) -> None:
-    from .._sweep import SUMMARIES, TILE_KEYS
+    from .._sweep_summaries import SUMMARIES, TILE_KEYS
     from ..diagnostics import DESCRIPTIONS
 
     valid = (*SUMMARIES, *DESCRIPTIONS, "invariant", *((f"tile_{k}" for k in TILE_KEYS) if tiles else ()))
@@ -178,7 +178,7 @@ def _run(args, model, lat, x0, grid, values, shape, save_every, out, plots):
              "steps": args.steps, "save_every": save_every, "method": args.method, "init": args.init}
     summaries = None
     if args.tile_spectrum:
-        from .._sweep import TileSpectrum
+        from .._sweep_summaries import TileSpectrum
 
         summaries = {"tile": TileSpectrum(args.dt, args.tile_spectrum, 1, args.method)}
     result, info = sweep_to_folder(out if out is not None else args.out, model, lat, x0, args.dt, args.steps, grid,
@@ -199,7 +199,7 @@ def _run(args, model, lat, x0, grid, values, shape, save_every, out, plots):
         io.write_figure(plots_sweep.plot_sweep_diagnostic(ds, name), out / f"sweep_{name}.png")
         files.append(f"sweep_{name}.png")
     failed = np.flatnonzero(result.status != 0)
-    from .._sweep import STATUS, point_label
+    from .._sweep_result import STATUS, point_label
 
     summary = {
         "command": "sweep", "preset": model.name, "params": model.params(), "shape": list(lat.shape),
