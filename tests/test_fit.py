@@ -196,3 +196,14 @@ def test_bad_observations_are_config_errors(twin):
         rj.fit(truth, lat, obs.states, ("gamma",), dt=DT)
     with pytest.raises(rj.UnstableTimestepError):
         rj.fit(truth.replace(gamma=50.0), lat, obs, ("gamma",), dt=DT)
+
+
+def test_gradient_with_respect_to_a_model_pytree():
+    """jax.grad w.r.t. a Model gives a Model of gradients; negative ones are not 'invalid parameters'."""
+    lat = rj.Lattice((6, 6))
+    truth = rj.preset("rsvp")
+    x0 = rj.initial_state(lat, "blobs", seed=0)
+    g = jax.grad(lambda m: jnp.sum(fp.predict(m, lat, x0, DT, (2, 4), METHOD).phi ** 2))(truth)
+    assert type(g) is type(truth)
+    values = {n: float(getattr(g, n)) for n in truth.param_names()}
+    assert any(v < 0 for n, v in values.items() if n in truth.nonnegative), values
