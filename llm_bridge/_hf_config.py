@@ -145,7 +145,7 @@ def config_from_hf(c: dict[str, Any]) -> ModelConfig:
     known = FAMILIES[family]
     for key, value in c.items():
         if key not in known and key not in IGNORED:
-            raise _unsupported(family, key, value, "the port does not implement this attribute")
+            raise _unsupported(family, key, value, f"the port implements only: {', '.join(sorted(known))}")
     if c.get("quantization_config"):
         raise _unsupported(family, "quantization_config", c["quantization_config"], "load unquantized safetensors or a GGUF file")
 

@@ -98,7 +98,11 @@ class LanguageModel:
         return _generate.final_hidden(self.decoder, _generate.pad(ids))[: len(ids)]
 
     def hidden_states(self, ids) -> jax.Array:
-        """Residual stream (L + 1, T, d): the input embeddings, then the output of each layer."""
+        """Residual stream (L + 1, T, d): the input embeddings, then the output of each layer.
+
+        Unlike transformers' `output_hidden_states`, whose last entry has been through the final
+        norm, every entry here is the raw residual stream; `final_hidden` gives the normed one.
+        """
         ids = self.check_ids(ids)
         return _generate.residual_states(self.decoder, _generate.pad(ids))[:, : len(ids)]
 

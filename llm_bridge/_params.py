@@ -81,11 +81,12 @@ class ParamCollector:
         missing += [f"{n} (layer {int(np.argmin(done))})" for n, done in self.filled.items() if not done.all()]
         if missing:
             raise WeightFileError(f"{self.source}: missing weights: {', '.join(missing[:5])}")
-        jnp_dtype = jnp.dtype(self.dtype)
-        return Decoder(
-            self.config,
-            embed=jnp.asarray(self.top["embed"], jnp_dtype),
-            final_norm=jnp.asarray(self.top["final_norm"], jnp_dtype),
-            unembed=None if "unembed" not in self.top else jnp.asarray(self.top["unembed"], jnp_dtype),
-            layers={n: jnp.asarray(a, jnp_dtype) for n, a in self.layers.items()},
-        )
+        # Hand each buffer to JAX and drop it at once, so that the peak memory is the model plus
+        # one buffer rather than two copies of the model.
+        def move(store, name):
+            return jnp.asarray(store.pop(name), self.dtype)
+
+        layers = {n: move(self.layers, n) for n in list(self.layers)}
+        top = {n: move(self.top, n) for n in list(self.top)}
+        return Decoder(self.config, embed=top["embed"], final_norm=top["final_norm"],
+                       unembed=top.get("unembed"), layers=layers)
