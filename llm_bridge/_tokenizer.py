@@ -25,6 +25,9 @@ _SPECIAL_TOKENS = {
 def tokenizer_from_folder(folder: Path):
     """`AutoTokenizer` of a Hugging Face folder, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    files = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+    if not any((folder / name).is_file() for name in files):
+        raise WeightFileError(f"{folder}: no tokenizer files (expected one of {', '.join(files)})")
     from transformers import AutoTokenizer
 
     try:

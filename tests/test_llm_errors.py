@@ -208,6 +208,13 @@ def test_bad_prompts(tiny_folder):
     assert m.logits(np.zeros(context, np.int32)).shape == (context, m.config.vocab_size)
 
 
+def test_folder_without_tokenizer(tiny_folder):
+    m = lb.load(tiny_folder)  # the weights load; the tokenizer is only needed for text
+    with pytest.raises(lb.WeightFileError) as err:
+        m.tokenize("hello")
+    assert "tokenizer.json" in _one_line(err)
+
+
 def test_bad_dtypes(tiny_folder):
     with pytest.raises(lb.BridgeError) as err:
         lb.load(tiny_folder, dtype="float16")

@@ -66,6 +66,17 @@ def test_smollm2_tokenizer_matches_transformers(smol):
     assert np.asarray(m.tokenize("Hi", chat=True)).tolist() == list(chat)
 
 
+def test_tokenizer_from_a_model_folder(smol, tmp_path):
+    """A Hugging Face folder brings its own tokenizer files; `tokenize` goes through them."""
+    m, _ = smol
+    make_tiny("llama", tmp_path)
+    m.tokenizer.save_pretrained(tmp_path)
+    folder_model = lb.load(tmp_path)
+    text = "The capital of France is"
+    np.testing.assert_array_equal(folder_model.tokenize(text), m.tokenize(text))
+    assert folder_model.detokenize(folder_model.tokenize(text)) == text
+
+
 def test_smollm2_logits_match_transformers(smol):
     m, reference = smol
     for ids in (m.tokenize("The capital of France is"),
