@@ -17,6 +17,7 @@ from ._timestep import check_timestep, max_stable_dt, stability_limits
 from ._sharding import device_mesh, shard_state, sharded_rollout
 from ._sweep import sweep
 from ._sweep_result import SweepResult
+from ._sweep_summaries import TileSpectrum
 from ._sweep_store import sweep_to_folder
 from ._distributed import initialize as initialize_distributed
 from ._fit import FitResult, fit
@@ -36,5 +37,5 @@ __all__ = [
     "RsvpError", "ConfigError", "UnstableTimestepError", "NonFiniteError",
     "METHODS", "INITIAL_KINDS", "stages",
     "fit", "FitResult", "sensitivity", "Sensitivity", "add_noise",
-    "sweep", "sweep_to_folder", "SweepResult", "device_mesh", "shard_state", "sharded_rollout", "initialize_distributed",
+    "sweep", "sweep_to_folder", "SweepResult", "TileSpectrum", "device_mesh", "shard_state", "sharded_rollout", "initialize_distributed",
 ]

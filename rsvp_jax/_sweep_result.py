@@ -101,6 +101,12 @@ class SweepResult:
     def ok(self) -> np.ndarray:
         return self.status == 0
 
+    def to_dataset(self, lat, attrs: dict | None = None):
+        """The result as an `xarray.Dataset`, parameters as coordinates (see `_sweep_store.sweep_dataset`)."""
+        from ._sweep_store import sweep_dataset
+
+        return sweep_dataset(self, lat, attrs)
+
     def take(self, sel) -> "SweepResult":
         """The points at positions `sel` (an index array or a boolean mask) of this result."""
         t = lambda a: np.asarray(a)[sel]  # noqa: E731

@@ -34,6 +34,9 @@ def test_sweep_equals_simulate_point_by_point(x64):
         np.testing.assert_allclose(res.summaries["phi_std"][i], float(jnp.std(traj.final.phi)), rtol=1e-10)
     # the conserved integral of rsvp stays conserved in every point
     assert np.max(np.abs(res.summaries["invariant_drift"])) < 1e-12
+    ds = res.to_dataset(LAT)
+    assert ds["kinetic_energy"].dims == ("gamma", "nu", "seed", "time")
+    assert ds["phi_std"].sel(gamma=0.3, nu=0.02, seed=3).item() == res.summaries["phi_std"][5]
 
 
 def test_unstable_points_are_recorded_and_the_sweep_goes_on():
