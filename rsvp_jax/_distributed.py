@@ -11,8 +11,9 @@ environment:
 | `process_id`        | `JAX_PROCESS_ID`          | this process, 0 … num_processes − 1       |
 | `local_device_ids`  | `JAX_LOCAL_DEVICE_IDS`    | (optional) which local devices to use     |
 
-With none of these set, a cluster that JAX detects by itself (Slurm, Open MPI, Cloud TPU)
-is joined with no arguments, and otherwise the process runs alone. After it, `jax.devices()`
+With none of these set, a multi-task job of a cluster that JAX detects by itself (Slurm with
+`SLURM_NTASKS` > 1, Open MPI with `OMPI_COMM_WORLD_SIZE` > 1) is joined with no arguments,
+and otherwise the process runs alone. After it, `jax.devices()`
 lists every device of every process; the sweep and lattice code in `_sharding` builds
 its meshes from that list, so the same code runs on one device, on all local devices, or
 across machines. See `docs/scale.md` for a launch recipe.
@@ -28,7 +29,7 @@ import numpy as np
 from .errors import ConfigError
 
 ENV = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES", "process_id": "JAX_PROCESS_ID"}
-_CLUSTER_ENV = ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES")
+_CLUSTER_TASKS = ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")  # task counts of the clusters JAX detects itself
 
 
 def _int_or_none(value, what: str):
@@ -76,13 +77,25 @@ def initialize(coordinator=None, num_processes=None, process_id=None, local_devi
     if jax.distributed.is_initialized():
         return True
     config = settings(coordinator, num_processes, process_id)
-    if config is None:
-        if not any(k in os.environ for k in _CLUSTER_ENV):
-            return False
-        jax.distributed.initialize(initialization_timeout=timeout_s)  # JAX detects the cluster itself
-        return True
-    jax.distributed.initialize(**config, local_device_ids=local_device_ids, initialization_timeout=timeout_s)
+    if config is None and _cluster_tasks() <= 1:
+        return False
+    try:
+        if config is None:
+            jax.distributed.initialize(initialization_timeout=timeout_s)  # JAX detects the cluster itself
+        else:
+            jax.distributed.initialize(**config, local_device_ids=local_device_ids, initialization_timeout=timeout_s)
+    except RuntimeError as e:  # e.g. called after JAX already ran something
+        raise ConfigError(f"could not join the multi-process runtime: {str(e).splitlines()[0]}") from None
     return True
+
+
+def _cluster_tasks() -> int:
+    for key in _CLUSTER_TASKS:
+        try:
+            return int(os.environ[key])
+        except (KeyError, ValueError):
+            continue
+    return 1
 
 
 def is_main() -> bool:

@@ -39,13 +39,14 @@ import numpy as np
 
 from . import _sharding as sh
 from . import diagnostics as _diag
-from ._integrate import _advance, check_method
+from ._integrate import _advance, check_method, stages
 from ._lattice import Lattice
 from ._state import State
 from ._timestep import check_timestep
 from ._sweep_result import SEED, STATUS, SweepResult, check_names, grid_points, list_points, point_label
 from ._sweep_summaries import SUMMARIES, TILE_KEYS, TileSpectrum, extra_summaries, final_summaries
 from .errors import ConfigError, UnstableTimestepError
+
 
 # ---- one batch ----------------------------------------------------------------------------------
 @functools.partial(jax.jit, static_argnames=("lat", "method", "n_saves", "save_every", "diag_names", "extra", "final_states"))
@@ -87,16 +88,16 @@ def _free_bytes_per_device() -> int:
     return int(0.25 * free / max(1, jax.local_device_count()))
 
 
-def auto_batch_size(lat: Lattice, dtype, n_points: int, n_devices: int, stages: int = 3, memory: int | None = None,
+def auto_batch_size(lat: Lattice, dtype, n_points: int, n_devices: int, n_stages: int = 3, memory: int | None = None,
                     max_per_device: int = 256) -> int:
     """Points per batch: as many as fit in `memory` bytes per device (default: a share of the free
     memory), at most what `n_points` needs, at most `max_per_device`; always a multiple of `n_devices`.
 
     A point holds its state, one buffer per Runge–Kutta stage and the operators' temporaries:
-    about (4·stages + 16) states, which is generous on purpose.
+    about (4·n_stages + 16) states, which is generous on purpose.
     """
     state = lat.channels * lat.size * np.dtype(dtype).itemsize
-    per_point = state * (4 * stages + 16)
+    per_point = state * (4 * n_stages + 16)
     fit = max(1, (memory or _free_bytes_per_device()) // per_point)
     need = math.ceil(max(1, n_points) / n_devices)
     return n_devices * int(min(fit, need, max_per_device))
@@ -183,29 +184,22 @@ def _batches(model, models, lat, x0, dt, steps, values, grid_shape, save_every, 
     step_numbers = np.arange(n_saves + 1) * save_every
     times = step_numbers * (1.0 if model.discrete else float(dt))
 
-    def empty(idx) -> SweepResult:
-        k, T = len(idx), n_saves + 1
-        return SweepResult(idx, {n: v[idx] for n, v in values.items()}, grid_shape, times, step_numbers,
-                           {n: np.full((k, T), np.nan) for n in diag_names}, {}, status[idx], np.zeros(k, np.int64),
-                           reason[idx], None)
-
     unstable = np.flatnonzero((status == 1) & ~skip)
     todo = np.flatnonzero((status == 0) & ~skip)
-    summary_names = None
-    if len(unstable):
-        summary_names = _summary_names(base, lat, x_probe, extra, dtype)
-        r = empty(unstable)
-        yield dataclasses.replace(r, summaries={n: np.full(len(unstable), np.nan) for n in summary_names},
-                                  final=_nan_states(states[seeds[0]], len(unstable)) if final_states else None)
+    if len(unstable):  # not run: NaN results, with the reason
+        k = len(unstable)
+        yield SweepResult(unstable, {n: v[unstable] for n, v in values.items()}, grid_shape, times, step_numbers,
+                          {n: np.full((k, n_saves + 1), np.nan) for n in diag_names},
+                          {n: np.full(k, np.nan) for n in _summary_names(base, lat, x_probe, extra, dtype)},
+                          status[unstable], np.zeros(k, np.int64), reason[unstable],
+                          _nan_states(states[seeds[0]], k) if final_states else None)
     if not len(todo):
         return
 
     # 2. devices: batches of B points (a multiple of the mesh size), the last one padded.
     mesh = sh.device_mesh() if mesh is None else mesh
     n_dev = sh.mesh_size(mesh)
-    from ._integrate import stages as _stages
-
-    B = auto_batch_size(lat, dtype, len(todo), n_dev, _stages(model, method)) if batch_size is None else \
+    B = auto_batch_size(lat, dtype, len(todo), n_dev, stages(model, method)) if batch_size is None else \
         sh.pad_batch(int(batch_size), n_dev)
     on_batch = sh.batch_sharding(mesh)
     dt_dev = sh.put(np.asarray(dt, dtype), sh.replicated(mesh))

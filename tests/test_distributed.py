@@ -125,3 +125,22 @@ def test_two_process_lattice_equals_single_process(runs):
     two = np.load(tmp / "multi0/lattice.npz")
     for f in ("phi", "v", "S"):
         np.testing.assert_allclose(two[f], single["lattice"][f], rtol=1e-12, atol=1e-14, err_msg=f)
+
+
+def test_settings_come_from_arguments_or_the_environment(monkeypatch):
+    from rsvp_jax import _distributed as dist
+    from rsvp_jax.errors import ConfigError
+
+    for key in (*dist.ENV.values(), "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    assert dist.settings() is None
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    assert dist.initialize() is False  # a one-task job runs alone
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:1234")
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
+    monkeypatch.setenv("JAX_PROCESS_ID", "3")
+    assert dist.settings() == {"coordinator_address": "10.0.0.1:1234", "num_processes": 4, "process_id": 3}
+    assert dist.settings(process_id=1)["process_id"] == 1  # an argument wins over the environment
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "four")
+    with pytest.raises(ConfigError, match="num_processes='four' is not an integer"):
+        dist.settings()
