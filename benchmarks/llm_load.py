@@ -67,7 +67,8 @@ def main(argv=None):
     results = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
                     "jax_backend": jax.default_backend(), "torch": torch.__version__,
-                    "transformers": transformers.__version__, "torch_threads": torch.get_num_threads()},
+                    "transformers": transformers.__version__, "torch_threads": torch.get_num_threads(),
+                    "load_average_at_start": os.getloadavg()},
         "file": str(path),
         "repeats": args.repeats,
     }
@@ -108,6 +109,7 @@ def main(argv=None):
         print(f"forward ({name}, {len(ids)} tokens): bridge {1e3 * t_ours:.1f} ms, "
               f"transformers {1e3 * t_theirs:.1f} ms: {t_theirs / t_ours:.1f}x")
 
+    results["machine"]["load_average_at_end"] = os.getloadavg()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
