@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 
 from . import diagnostics as _diagnostics
-from . import _lattice as L
 from ._lattice import Lattice
 from ._state import FIELDS, State
 from ._timestep import check_timestep
@@ -75,21 +74,12 @@ def stages(model: Model, method: str) -> int:
 
 
 def step_fn(model: Model, lat: Lattice, x: State, dt, method: str = "ssprk3") -> State:
-    """One step, un-jitted: the pure function `step` compiles. Parameters follow the state's dtype.
-
-    The state is padded once per step with `stages × stencil_radius` periodic ghost cells
-    (`_lattice.pad_periodic`); every stage then works on slices of it, using up the halo, so
-    that XLA fuses each stage into a few vectorised loops.
-    """
+    """One step, un-jitted: the pure function `step` compiles. Parameters follow the state's dtype."""
     model = model.astype(x.phi.dtype)
-    halo = (stages(model, method) * model.stencil_radius(),) * lat.ndim
-    xh = jax.tree.map(lambda a: L.pad_periodic(a, halo), x)
     if model.discrete:
-        yh = model.map(lat, xh)
-    else:
-        dt = jnp.asarray(dt, x.phi.dtype)
-        yh = _STEPPERS[method](lambda y: model.rhs(lat, y), xh, dt)
-    return jax.tree.map(lambda a: a.interior(), yh, is_leaf=lambda a: isinstance(a, L.HaloArray))
+        return model.map(lat, x)
+    dt = jnp.asarray(dt, x.phi.dtype)
+    return _STEPPERS[method](lambda y: model.rhs(lat, y), x, dt)
 
 
 @functools.partial(jax.jit, static_argnames=("method",))

@@ -129,33 +129,3 @@ def test_bad_lattices_are_clear_errors(shape, spacing):
 def test_bad_order_is_an_error():
     with pytest.raises(rj.ConfigError, match="order 3"):
         L.laplacian(jnp.zeros(8), rj.Lattice((8,)), order=3)
-
-
-@pytest.mark.parametrize("name, shape, order, methods", [
-    ("rsvp", (16,), 2, ("heun", "rk4")), ("rsvp", (12, 10), 4, ("ssprk3",)), ("rsvp", (6, 5, 4), 2, ("euler",)),
-    ("tartan", (12, 10), 2, ("ssprk3",)), ("centerfuge", (6, 5, 4), 4, ("ssprk3",)),
-    ("monograph", (6, 5, 4), 2, ("rk4",)), ("seed", (12, 10), 2, ("ssprk3",)),
-])
-def test_halo_step_equals_the_periodic_rhs(x64, name, shape, order, methods):
-    """The integrators' halo (ghost-cell) evaluation equals the plain periodic one, cell for cell,
-    which also checks each model's declared `stencil_radius` (a stencil reaching further fails)."""
-    from rsvp_jax._integrate import _STEPPERS, step_fn
-
-    model = rj.preset(name)
-    if name != "seed":
-        model = model.replace(order=order)
-    if name == "rsvp":
-        model = model.replace(advect_v=True, omega=0.3, eps=0.01, s=-1.0)
-    lat = rj.Lattice(shape)
-    x = rj.initial_state(lat, "noise", dtype="float64")
-
-    @jax.jit
-    def both(x):
-        out = []
-        for method in methods:
-            ref = model.map(lat, x) if model.discrete else _STEPPERS[method](lambda s: model.rhs(lat, s), x, 0.01)
-            out.append((step_fn(model, lat, x, 0.01, method), ref))
-        return out
-
-    for halo, ref in both(x):
-        np.testing.assert_allclose(rj.to_array(halo), rj.to_array(ref), rtol=0, atol=1e-13)
