@@ -142,7 +142,9 @@ def fit(
       fit: names of model parameters to fit, e.g. `("gamma", "D_S")`.
       dt: the time step of the run (default: inferred from `observations.times / steps`).
       x0: the initial state, or the starting guess of the fitted initial fields (default: the
-        snapshot at step 0, which the observations must then hold).
+        snapshot at step 0, which the observations must then hold). Every snapshot counts in
+        the loss, one at step 0 too: it compares x0 with it, which only matters when initial
+        fields are fitted (then leave it out, e.g. `observations[1:]`, to fit from later data).
       fit_initial: initial fields to fit too: some of `"phi"`, `"v"`, `"S"` (or True for all).
       initial_mask: (*N) booleans: fit the initial fields only there (elsewhere `x0` is kept).
       fields: the observed fields the loss compares (default all three).
@@ -190,7 +192,8 @@ def fit(
     fitted, x0_fit = constrain(problem, u)
     fitted = jax.tree.map(lambda a: np.asarray(a).item() if np.ndim(a) == 0 else a, fitted)
     losses = np.array([h[0] for h in history])
-    params = {n: np.array([float(constrain(problem, h[1])[0].__getattribute__(n)) for h in history]) for n in problem.names}
+    models = [constrain(problem, h[1])[0] for h in history]
+    params = {n: np.array([float(getattr(m, n)) for m in models]) for n in problem.names}
     return FitResult(model=fitted, x0=x0_fit, start=problem.model, names=problem.names, fit_initial=problem.fit_initial,
                      loss_history=losses, param_history=params, converged=bool(converged), reason=reason,
                      optimizer=name, seconds=time.perf_counter() - t0)

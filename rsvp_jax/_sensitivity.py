@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import spectra
-from ._fit_problem import Problem, make_problem, predict
+from ._fit_problem import Problem, make_problem, predict, ravel
 from ._lattice import Lattice
 from ._state import FIELDS
 from .errors import ConfigError
@@ -93,12 +93,31 @@ class Sensitivity:
 
 
 @jax.jit
-def _predictions_and_jacobian(problem: Problem, theta):
+def _theta_residuals_and_jacobian(problem: Problem, theta):
+    """r and ∂r/∂θ directly in the parameters (used when a softplus parameter sits at 0)."""
+
     def f(theta):
         model = problem.model.replace(**{n: theta[i] for i, n in enumerate(problem.names)})
-        return predict(model, problem.lat, problem.x0, problem.dt, problem.steps, problem.method, problem.checkpoint_every)
+        pred = predict(model, problem.lat, problem.x0, problem.dt, problem.steps, problem.method, problem.checkpoint_every)
+        r = jax.tree.map(lambda p, y, w: jnp.sqrt(w) * (p - y), pred, problem.observed, problem.weight)
+        return jnp.concatenate([a.ravel() for a in jax.tree.leaves(r)])
 
     return f(theta), jax.jacfwd(f)(theta)
+
+
+def residuals_and_jacobian_theta(problem: Problem, values: np.ndarray):
+    """(r, ∂r/∂θ) in float64 at θ = `values`. Where every softplus parameter is > 0 this reuses
+    the compiled Jacobian of Levenberg–Marquardt (in u, then ∂θ/∂u = 1 − e^{−θ})."""
+    positive = np.asarray(problem.positive, bool)
+    if np.all(values[positive] > 0):
+        from ._gauss_newton import residuals_and_jacobian
+
+        u = problem.u0  # softplus⁻¹(θ) where positive, θ elsewhere
+        r, J = residuals_and_jacobian(problem, ravel(problem, u))
+        dtheta_du = np.where(positive, -np.expm1(-np.where(positive, values, 1.0)), 1.0)
+        return np.asarray(r, np.float64), np.asarray(J, np.float64) / dtheta_du[None, :]
+    r, J = _theta_residuals_and_jacobian(problem, jnp.asarray(values, problem.dtype))
+    return np.asarray(r, np.float64), np.asarray(J, np.float64)
 
 
 def sensitivity(
@@ -132,23 +151,19 @@ def sensitivity(
                            method=method, checkpoint_every=checkpoint_every, nudge=False)
     if not problem.names:
         raise ConfigError("sensitivity needs at least one parameter name")
-    theta = jnp.asarray([float(getattr(model, n)) for n in problem.names], problem.dtype)
-    pred, jac = _predictions_and_jacobian(problem, theta)
-
-    r_parts, j_parts, fisher = [], [], np.zeros((len(theta),) * 2)
+    values = np.asarray([float(getattr(model, n)) for n in problem.names], np.float64)
+    r, J = residuals_and_jacobian_theta(problem, values)
     sigma = _noise(noise, problem_fields(problem))
-    for f in FIELDS:
-        w = np.broadcast_to(np.asarray(getattr(problem.weight, f), np.float64), np.shape(getattr(pred, f)))
-        e = np.asarray(getattr(pred, f), np.float64) - np.asarray(getattr(problem.observed, f), np.float64)
-        je = np.asarray(getattr(jac, f), np.float64).reshape(-1, len(theta))
-        r_parts.append((np.sqrt(w) * e).ravel())
-        j_parts.append(np.sqrt(w).reshape(-1, 1) * je)
-        if sigma is not None and f in problem_fields(problem):
-            m = (w > 0).reshape(-1, 1)
-            fisher += (je * m).T @ (je * m) / sigma[f] ** 2
-    r, J = np.concatenate(r_parts), np.concatenate(j_parts)
+    fisher = None
+    if sigma is not None:
+        # r = √w (y_pred − y) entry by entry, so ∂y_pred/∂θ = J / √w where w > 0.
+        w = np.concatenate([np.broadcast_to(np.asarray(getattr(problem.weight, f), np.float64),
+                                            np.shape(getattr(problem.observed, f))).ravel() for f in FIELDS])
+        s2 = np.concatenate([np.full(int(np.prod(np.shape(getattr(problem.observed, f)))), sigma.get(f, np.inf) ** 2)
+                             for f in FIELDS])
+        c = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0) / s2, 0.0)
+        fisher = J.T @ (c[:, None] * J)
     G = J.T @ J
-    values = np.asarray(theta, np.float64)
     scales = np.where(values != 0, np.abs(values), 1.0) if relative else np.ones_like(values)
     lam, vec = np.linalg.eigh(scales[:, None] * G * scales[None, :])
     order = np.argsort(lam)[::-1]
@@ -160,7 +175,7 @@ def sensitivity(
         se = np.sqrt(np.clip(np.diag(np.linalg.pinv(fisher)), 0.0, None))
     return Sensitivity(names=problem.names, values=values, loss=float(r @ r), gradient=2 * J.T @ r, jacobian=J,
                        gauss_newton=G, scales=scales, eigenvalues=lam, eigenvectors=vec, spectrum=summary,
-                       fisher=fisher if sigma is not None else None, standard_errors=se)
+                       fisher=fisher, standard_errors=se)
 
 
 def problem_fields(problem: Problem) -> tuple[str, ...]:

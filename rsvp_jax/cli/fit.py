@@ -15,7 +15,9 @@ known physics). A fitted parameter starts from, by `--start`:
 - `defaults`: the preset's default (a guess that does not look at the file's attributes);
 - `file`: the file's value itself;
 
-and `--init-set NAME=VALUE` overrides any of them. The summary reports the fitted values
+and `--init-set NAME=VALUE` overrides any of them. Initial fields named by `--fit-initial`
+start from their spatial mean and are fitted to the snapshots after step 0 (the one at
+step 0 is then the answer, kept aside to score the fit). The summary reports the fitted values
 beside the file's and their relative differences. Writes `fit.nc` (loss and parameters per
 iteration, the fitted model as attributes, fitted initial fields), `params.json`, `fit.png`,
 `sensitivity.png` and `summary.json` into `--out`.
