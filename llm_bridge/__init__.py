@@ -6,7 +6,11 @@
     logits = m.logits(ids)                      # (T, V)
 
 `m.decoder` is the Flax NNX `Decoder`; its pure methods (`embed`, `forward(x, detach=...)`,
-`run_layers`, `final_norm`, `unembed`) are the building blocks of the Jacobian analyses.
+`run_layers`, `final_norm`, `unembed`) are the building blocks of the Jacobian analyses:
+
+    dj = lb.detached_jacobian(m, ids)           # dj.jacobian (d, T, d), dj.relative_error, ...
+    lj = lb.layer_jacobians(m, ids)             # every layer's output, attention and MLP parts
+    spectra = lb.llm_spectra(m, ids)            # per-token / joint / per-layer spectra, decoded
 """
 
 from ._config import ModelConfig, RopeSpec
@@ -23,10 +27,13 @@ from ._errors import (
 )
 from ._gguf import config_from_gguf
 from ._hf_config import config_from_hf
+from ._jacobian import COMPONENTS, DetachedJacobian, detached_jacobian, jacobian_flops
 from ._layers import rms_norm
+from ._layerwise import PARTS, LayerJacobians, layer_jacobians
 from ._lm import LanguageModel
 from ._load import NAMED_MODELS, load
 from ._model import LAYER_PARAMS, Decoder, Trace
+from ._spectra import decompose, layer_spectra, llm_spectra
 
 __all__ = [
     "BridgeError", "Decoder", "LAYER_PARAMS", "LanguageModel", "ModelConfig", "NAMED_MODELS",
@@ -34,4 +41,7 @@ __all__ = [
     "UnknownModelError", "UnsafeCheckpointError", "UnsupportedConfigError",
     "UnsupportedQuantizationError", "WeightFileError", "config_from_gguf", "config_from_hf",
     "load", "rms_norm",
+    # detached Jacobians and their spectra
+    "COMPONENTS", "DetachedJacobian", "LayerJacobians", "PARTS", "decompose", "detached_jacobian",
+    "jacobian_flops", "layer_jacobians", "layer_spectra", "llm_spectra",
 ]

@@ -106,7 +106,9 @@ def attention_weights(q, k, *, scale: float, window, softcap: float | None):
 
 
 def attend(weights, v):
-    """Mix values (T, g, k) with weights (g, h/g, T, T) → (T, h·k), heads in query-head order."""
-    t = v.shape[0]
+    """Mix values (S, g, k) with weights (g, h/g, T, S) → (T, h·k), heads in query-head order.
+
+    T = S normally; T < S when only the last queries are kept (see `Decoder.layer(last=True)`).
+    """
     out = jnp.einsum("grts,sgk->tgrk", weights, v)
-    return out.reshape(t, -1)
+    return out.reshape(out.shape[0], -1)

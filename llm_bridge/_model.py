@@ -124,8 +124,14 @@ class Decoder(nnx.Module):
         angles = positions[None, :, None] * inv[:, None, :]
         return jnp.cos(angles), jnp.sin(angles)
 
-    def layer(self, p: dict, h, cos, sin, window, *, detach: bool = False):
-        """One decoder layer on the residual stream h (T, d) → (h', attention part, MLP part)."""
+    def layer(self, p: dict, h, cos, sin, window, *, detach: bool = False, last: bool = False):
+        """One decoder layer on the residual stream h (T, d) → (h', attention part, MLP part).
+
+        `last=True` returns the last position only, each (1, d): keys and values still come from
+        every position, but the output projection and the MLP run on one row. The detached
+        Jacobian of the last token uses it for its final layer, where every other position's
+        cotangent is zero.
+        """
         c = self.config
         t = h.shape[0]
 
@@ -150,6 +156,8 @@ class Decoder(nnx.Module):
         weights = attention_weights(q, k, scale=c.query_scale, window=window, softcap=c.attn_softcap)
         if detach:
             weights = jax.lax.stop_gradient(weights)
+        if last:
+            weights, h = weights[:, :, -1:], h[-1:]
         a = proj(attend(weights, v), "o")
         if c.post_norms:
             a = norm(a, p["post_attn_norm"])
