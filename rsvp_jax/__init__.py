@@ -9,7 +9,7 @@ traj = rj.simulate(model, lat, x0, dt=0.01, steps=1000, save_every=100)
 ```
 """
 
-from . import diagnostics, models, spectra
+from . import diagnostics, io, models, plots, spectra
 from ._integrate import METHODS, Trajectory, rollout, simulate, stages, step
 from ._lattice import Lattice
 from ._state import INITIAL_KINDS, State, channel_names, from_array, initial_state, to_array
