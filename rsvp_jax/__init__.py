@@ -9,8 +9,10 @@ traj = rj.simulate(model, lat, x0, dt=0.01, steps=1000, save_every=100)
 ```
 """
 
-from . import diagnostics, io, models, plots, spectra
+from . import diagnostics, io, jacobian, models, plots, spectra
 from ._integrate import METHODS, Trajectory, rollout, simulate, stages, step
+from ._tiles import tile_jacobians
+from .jacobian import analyze_tiles, lattice_top_singular, seed_prototype
 from ._lattice import Lattice
 from ._state import INITIAL_KINDS, State, channel_names, from_array, initial_state, to_array
 from ._timestep import check_timestep, max_stable_dt, stability_limits
@@ -33,7 +35,8 @@ __all__ = [
     "preset", "presets", "initial_state", "step", "simulate", "rollout",
     "to_array", "from_array", "channel_names",
     "check_timestep", "max_stable_dt", "stability_limits",
-    "diagnostics", "models", "spectra",
+    "diagnostics", "models", "spectra", "jacobian",
+    "tile_jacobians", "analyze_tiles", "lattice_top_singular", "seed_prototype",
     "RsvpError", "ConfigError", "UnstableTimestepError", "NonFiniteError",
     "METHODS", "INITIAL_KINDS", "stages",
     "fit", "FitResult", "sensitivity", "Sensitivity", "add_noise",
