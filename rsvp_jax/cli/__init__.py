@@ -14,7 +14,7 @@ from ..errors import RsvpError
 from ._common import ArgumentParser
 
 # Subcommands, in the order `rsvp --help` lists them.
-SUBCOMMANDS = ("simulate", "jacobian", "sweep", "fit", "bench", "demo")
+SUBCOMMANDS = ("simulate", "jacobian", "sweep", "fit", "llm-jacobian", "bench", "demo")
 
 
 def build_parser() -> ArgumentParser:
@@ -22,7 +22,7 @@ def build_parser() -> ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
     for name in SUBCOMMANDS:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+        importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(sub)
     return parser
 
 
