@@ -35,7 +35,7 @@ def _stats(times: list[float], cpu: list[float]) -> dict:
 def _config(quick: bool) -> dict:
     if quick:
         return dict(shape=(32, 32), n_gamma=4, n_nu=4, steps=40, save_every=10, dt=0.05, method="ssprk3", repeats=2)
-    return dict(shape=(64, 64), n_gamma=8, n_nu=8, steps=200, save_every=20, dt=0.05, method="ssprk3", repeats=3)
+    return dict(shape=(64, 64), n_gamma=8, n_nu=8, steps=100, save_every=10, dt=0.05, method="ssprk3", repeats=3)
 
 
 def _problem(cfg):
@@ -116,11 +116,11 @@ def _in_subprocess(n_devices: int, quick: bool) -> dict:
 
 def run(quick: bool = False, device_counts=(1, 2, 4, 8)) -> dict:
     """Both measurements; returns a JSON-able dict (see the module docstring)."""
-    import jax
+    from ._timing import machine
 
     cfg = _config(quick)
-    out = {"benchmark": "sweep", "quick": quick, "config": cfg, "jax": jax.__version__,
-           "backend": jax.default_backend(), "cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
+    out = {"benchmark": "sweep", "quick": quick, "config": cfg, "machine": machine(), "cpus": os.cpu_count(),
+           "load_average_before": os.getloadavg()}
     batched, loop = time_sweep(cfg), time_loop(cfg)
     out["batched_vs_loop"] = {"batched": batched, "loop": loop,
                               "speedup": loop["median_s"] / batched["median_s"],
