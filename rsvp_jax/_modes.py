@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._blas import single_threaded_blas
+
 SHARES = ("phi", "v_drift", "v_compressive", "v_rotational", "S")
 LABELS = ("scalar sink/source", "compressive drift", "vortex", "entropy wave")
 
@@ -69,7 +71,8 @@ def _svd_values(J):
 
 
 def tile_svd(J, k: int = 1, chunk: int = 256) -> TileSVD:
-    """SVD of every block of `J` (..., m, n), in chunks of `chunk` blocks (LAPACK per block).
+    """SVD of every block of `J` (..., m, n), in chunks of `chunk` blocks (LAPACK per block, on
+    one thread: see `_blas`).
 
     Keeps every singular value and the top `k` singular vector pairs (k = 0: values only).
     """
@@ -78,16 +81,17 @@ def tile_svd(J, k: int = 1, chunk: int = 256) -> TileSVD:
     flat = J.reshape((-1, m, n))
     k = int(min(k, m, n))
     sig, Us, Vs = [], [], []
-    for i in range(0, flat.shape[0], chunk):
-        block = flat[i : i + chunk]
-        if k:
-            s, U, V = _svd_vectors(block)
-            U, V = _fix_signs(U[..., :k], V[..., :k])
-            Us.append(U)
-            Vs.append(V)
-        else:
-            s = _svd_values(block)
-        sig.append(s)
+    with single_threaded_blas():  # many small LAPACK calls: threads would only wait on each other
+        for i in range(0, flat.shape[0], chunk):
+            block = flat[i : i + chunk]
+            if k:
+                s, U, V = _svd_vectors(block)
+                U, V = _fix_signs(U[..., :k], V[..., :k])
+                Us.append(U)
+                Vs.append(V)
+            else:
+                s = _svd_values(block)
+            sig.append(jax.block_until_ready(s))
     sigma = jnp.concatenate(sig).reshape(batch + (min(m, n),))
     if k:
         U = jnp.concatenate(Us).reshape(batch + (m, k))

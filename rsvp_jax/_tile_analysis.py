@@ -16,6 +16,7 @@ the seed's "most effective perturbation"); the make-up of the top *output* direc
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import numpy as np
@@ -73,11 +74,17 @@ def analyze_blocks(J, tile, halo: bool = False, radius: int = 0, k: int = 1, kee
     tile = tuple(tile)
     cols = tuple(b + 2 * radius for b in tile) if halo else tile
     svd = tile_svd(J, k=max(1, k), chunk=chunk)
-    summary = spectra.summarize(svd.sigma)
-    inp = shares_array(mode_makeup(svd.V[..., 0], cols))
-    out = shares_array(mode_makeup(svd.U[..., 0], tile))
-    return TileAnalysis(tile, bool(halo), int(radius), svd.sigma, summary, svd, inp, out,
-                        mode_labels(inp), mode_labels(out), J if keep_jacobians else None)
+    summary, inp, out, labels, output_labels = _describe(svd.sigma, svd.U[..., 0], svd.V[..., 0], tile, cols)
+    return TileAnalysis(tile, bool(halo), int(radius), svd.sigma, summary, svd, inp, out, labels, output_labels,
+                        J if keep_jacobians else None)
+
+
+@functools.partial(jax.jit, static_argnames=("rows", "cols"))
+def _describe(sigma, u1, v1, rows, cols):
+    """Summaries of the spectra, make-up and labels of the top input / output directions."""
+    inp = shares_array(mode_makeup(v1, cols))
+    out = shares_array(mode_makeup(u1, rows))
+    return spectra.summarize(sigma), inp, out, mode_labels(inp), mode_labels(out)
 
 
 def analyze_tiles(model, lat, state, dt, tile=8, steps: int = 1, halo: bool = False, method: str = "ssprk3", *,

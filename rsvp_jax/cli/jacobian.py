@@ -37,6 +37,8 @@ def register(sub) -> None:
     g.add_argument("--snapshots", type=int, default=4, help="snapshots for --evolve, start included (default 4)")
     g.add_argument("--save-jacobians", action="store_true", help="also store every tile Jacobian in jacobian.nc")
     p.add_argument("--out", default="out/jacobian", help="output folder (default out/jacobian)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the time-step stability check (the Jacobian of an unstable step is still exact)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -73,11 +75,13 @@ def run(args) -> int:
 
     from .. import io, plots_jacobian as pj
     from .._integrate import simulate, stages
-    from .._timestep import max_stable_dt
+    from .._timestep import check_timestep, max_stable_dt
     from ..jacobian import (LABELS, analyze_tiles, label_shares_table, lattice_top_singular, tile_dataset, tile_grid,
                             halo_radius, track)
 
     grid = tile_grid(lat, args.tile)  # a tile that does not divide the shape fails here, before any work
+    if not args.no_check:
+        check_timestep(model, lat, x0, args.dt)
     r = halo_radius(model, args.steps, args.method)
     if args.halo and any(args.tile + 2 * r > N for N in lat.shape):
         raise ConfigError(f"--halo needs tile + 2·halo = {args.tile} + 2·{r} <= every lattice size {lat.shape}; "
@@ -113,7 +117,7 @@ def run(args) -> int:
         t = Timer()
         every = args.evolve // (args.snapshots - 1)
         traj = simulate(model, lat, x0, args.dt, args.evolve, save_every=every, method=args.method, diagnostics=False,
-                        progress=not args.quiet)
+                        check=not args.no_check, progress=not args.quiet)
         analyses = [a0]
         for i in range(1, len(traj)):
             x = jax.tree.map(lambda a: a[i], traj.states)  # noqa: B023
