@@ -70,8 +70,8 @@ class DetachedJacobian:
 
     @property
     def blocks(self) -> np.ndarray:
-        """The per-token Jacobians $J_i$ stacked as (T, d, d)."""
-        return np.moveaxis(self.jacobian, 1, 0)
+        """The per-token Jacobians $J_i$ stacked as (T, d, d) (batched: (B, T, d, d))."""
+        return np.moveaxis(self.jacobian, -2, -3)
 
 
 # ----------------------------------------------------------------------------- the maps
@@ -208,17 +208,23 @@ def affine_bias(fn_of_decoder, decoder: Decoder):
 # ----------------------------------------------------------------------------- the entry point
 
 
-@partial(jax.jit, static_argnames=("layer", "component", "normed", "mode", "chunk"))
-def _detached(decoder: Decoder, x, *, layer, component, normed, mode, chunk):
+_STATIC = ("layer", "component", "normed", "mode", "chunk")
+
+
+def _detached_core(decoder: Decoder, x, *, layer, component, normed, mode, chunk):
+    """(J, b, y) for one prompt's embeddings x (T, d)."""
     point = dict(layer=layer, component=component, normed=normed)
     _, jac = jacobian(point_map(decoder, **point), x, mode=mode, chunk=chunk)
     bias = affine_bias(lambda dec: point_map(dec, **point)(x), decoder)
-    return jac, bias
+    return jac, bias, point_value(decoder, x, **point)
 
 
-@partial(jax.jit, static_argnames=("layer", "component", "normed"))
-def _value(decoder: Decoder, x, *, layer, component, normed):
-    return point_value(decoder, x, layer=layer, component=component, normed=normed)
+_detached = jax.jit(_detached_core, static_argnames=_STATIC)
+
+
+@partial(jax.jit, static_argnames=_STATIC)
+def _detached_batch(decoder: Decoder, xs, **static):
+    return jax.vmap(lambda x: _detached_core(decoder, x, **static))(xs)
 
 
 def reconstruct(jac, x, bias) -> np.ndarray:
@@ -253,12 +259,38 @@ def detached_jacobian(m, ids, layer=None, component=None, *, normed: bool = True
     if chunk is None:
         chunk = default_chunk(m.config, len(ids), np.dtype(m.dtype).itemsize)
     point = dict(layer=layer, component=component, normed=bool(normed))
-    jac, bias = _detached(dec, x, mode=choose_mode(m.config.hidden_size, x.size, mode), chunk=int(chunk), **point)
-    y = _value(dec, x, **point)
+    jac, bias, y = _detached(dec, x, mode=choose_mode(m.config.hidden_size, x.size, mode), chunk=int(chunk), **point)
     jac, x, y, bias = (np.asarray(a) for a in (jac, x, y, bias))
     y_hat = reconstruct(jac, x, bias)
     return DetachedJacobian(jacobian=jac, embeddings=x, output=y, bias=bias, reconstruction=y_hat,
                             relative_error=float(relative_error(y, y_hat)), ids=ids, **point)
+
+
+def detached_jacobians(m, ids, layer=None, component=None, *, normed: bool = True, mode: str = "auto",
+                       chunk: int | None = None) -> DetachedJacobian:
+    """`detached_jacobian` of B prompts of one length at once (`jax.vmap`): `ids` (B, T).
+
+    Returns one `DetachedJacobian` whose arrays carry a leading batch axis: `jacobian`
+    (B, d, T, d), `embeddings` (B, T, d), `output` / `bias` / `reconstruction` (B, d),
+    `relative_error` (B,), `ids` (B, T). Memory is B times a single prompt's: lower `chunk`.
+    """
+    batch = np.asarray(ids)
+    if batch.ndim != 2 or batch.shape[0] == 0:
+        raise BridgeError(f"ids must be a (B, T) array of B ≥ 1 prompts of one length, got shape {batch.shape}")
+    batch = np.stack([m.check_ids(row) for row in batch])
+    layer = check_point(m.config, layer, component)
+    dec = m.decoder
+    xs = jax.vmap(dec.embed)(jnp.asarray(batch))
+    t = batch.shape[1]
+    if chunk is None:
+        chunk = max(1, default_chunk(m.config, t, np.dtype(m.dtype).itemsize) // batch.shape[0])
+    point = dict(layer=layer, component=component, normed=bool(normed))
+    jac, bias, y = _detached_batch(dec, xs, mode=choose_mode(m.config.hidden_size, t * m.config.hidden_size, mode),
+                                   chunk=int(chunk), **point)
+    jac, xs, y, bias = (np.asarray(a) for a in (jac, xs, y, bias))
+    y_hat = reconstruct(jac, xs, bias)
+    return DetachedJacobian(jacobian=jac, embeddings=xs, output=y, bias=bias, reconstruction=y_hat,
+                            relative_error=relative_error(y, y_hat), ids=batch, **point)
 
 
 def jacobian_flops(config, t: int, n_sweeps: int | None = None) -> float:

@@ -17,6 +17,7 @@ import numpy as np
 from rsvp_jax import spectra as rs
 
 from . import _decode
+from ._blas import lapack_threads
 from ._errors import BridgeError
 from ._jacobian import DetachedJacobian, detached_jacobian
 from ._layerwise import PARTS, layer_jacobians
@@ -45,8 +46,9 @@ def decompose(m, dj: DetachedJacobian, *, modes: int = 8, top: int = 5) -> dict:
     `u_token` (T, d, modes), `v_token` (T, modes, d) — the sign-aligned top vectors.
     """
     dec = m.decoder
-    u_t, s_t, vt_t = (np.asarray(a) for a in _decode.token_svd(dj.blocks))
-    u_j, s_j, vt_j = (np.asarray(a) for a in _decode.joint_svd(dj.jacobian))
+    with lapack_threads(1):
+        u_t, s_t, vt_t = (np.asarray(a) for a in _decode.token_svd(dj.blocks))
+        u_j, s_j, vt_j = (np.asarray(a) for a in _decode.joint_svd(dj.jacobian))
     y = dj.output
     u_t, vt_t = _decode.align_signs(u_t[..., :modes], vt_t[:, :modes], y)
     u_j, vt_j_top = _decode.align_signs(u_j, vt_j, y)
@@ -89,8 +91,9 @@ def layer_spectra(m, ids, layers=None, parts=PARTS, **kwargs) -> dict:
     summaries, and each point's reconstruction error. `kwargs` go to `layer_jacobians`."""
     lj = layer_jacobians(m, ids, layers, parts, **kwargs)
     n, p, d, t, e = lj.jacobian.shape
-    sigma = np.asarray(_decode.singular_values(lj.jacobian.reshape(n, p, d, t * e)))
-    sigma_last = np.asarray(_decode.singular_values(lj.jacobian[..., -1, :]))
+    with lapack_threads(1):
+        sigma = np.asarray(_decode.singular_values(lj.jacobian.reshape(n, p, d, t * e)))
+        sigma_last = np.asarray(_decode.singular_values(lj.jacobian[..., -1, :]))
     return {
         "layers": np.asarray(lj.layers), "parts": list(lj.parts), "sigma": sigma, "sigma_last": sigma_last,
         "summary": _summary(sigma), "summary_last": _summary(sigma_last),

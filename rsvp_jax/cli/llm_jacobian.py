@@ -1,0 +1,165 @@
+"""`rsvp llm-jacobian`: the detached Jacobian of an LLM for one prompt, its spectra and decoded modes.
+
+```
+rsvp llm-jacobian --model PATH|smollm2 --prompt TEXT --out DIR [--dtype float64] [--layers all|none|0,5,...]
+```
+
+Writes into `DIR`: `reconstruction.png` (y against Σ J_i x_i + b, with the error), `jacobian.png`
+(the heatmap of [J_1 … J_T]), `spectra.png` (per-token and joint spectra, the top modes labelled
+with their decoded tokens), `layers.png` (stable / effective rank by layer), `llm_jacobian.nc`
+(everything, layout in `llm_bridge._dataset`) and `summary.json`. All files are written after the
+work is done, each atomically. `llm_bridge` is imported here, inside the subcommand only.
+"""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from ._common import Timer, out_dir, say
+
+DEFAULT_PROMPT = "The capital of France is"
+#: Above this many tokens the layer-by-layer analysis is off unless --layers asks for it: it costs
+#: min(T, 3 · layers) times the full Jacobian.
+AUTO_LAYER_TOKENS = 32
+
+
+def register(sub) -> None:
+    p = sub.add_parser("llm-jacobian", help="detached Jacobian of an LLM: reconstruction, spectra, decoded modes",
+                       description="Compute the detached Jacobian (Golden, arXiv 2505.24293) of the last token's "
+                                   "hidden state with respect to the input embeddings; write figures, "
+                                   "llm_jacobian.nc and summary.json into --out.")
+    p.add_argument("--model", default="smollm2",
+                   help="Hugging Face folder, .gguf file, or a named model (smollm2, gemma3-270m); default smollm2")
+    p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"the prompt (default {DEFAULT_PROMPT!r})")
+    p.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="float32 (default) or float64")
+    p.add_argument("--layers", default="auto",
+                   help="layer-by-layer spectra: all, none, or indices like 0,10,-1 "
+                        f"(default auto: all for prompts up to {AUTO_LAYER_TOKENS} tokens, else none)")
+    p.add_argument("--modes", type=int, default=8, help="top singular directions decoded and stored (default 8)")
+    p.add_argument("--top", type=int, default=5, help="tokens listed per decoded direction (default 5)")
+    p.add_argument("--max-tokens", type=int, default=256,
+                   help="refuse longer prompts (the full Jacobian holds d·T·d numbers; default 256)")
+    p.add_argument("--out", default="out/llm-jacobian", help="output folder (default out/llm-jacobian)")
+    p.set_defaults(func=run)
+
+
+def _check_args(args) -> None:
+    if args.modes < 1 or args.top < 1:
+        raise ConfigError(f"--modes {args.modes} / --top {args.top} are invalid; both must be >= 1")
+    if args.max_tokens < 1:
+        raise ConfigError(f"--max-tokens {args.max_tokens} is invalid; give a positive token count")
+    if not args.prompt.strip():
+        raise ConfigError("--prompt is empty; give some text")
+    _parse_layers(args.layers, None)
+
+
+def _parse_layers(text: str, n_layers: int | None):
+    """'auto' → 'auto', 'all' → None, 'none' → (), '0,5,-1' → (0, 5, n-1)."""
+    text = str(text).strip().lower()
+    if text in ("auto", "all", "none"):
+        return {"auto": "auto", "all": None, "none": ()}[text]
+    try:
+        idx = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise ConfigError(f"--layers {text!r} is not all, none, auto or a comma-separated list of layer indices") from None
+    if not idx:
+        raise ConfigError(f"--layers {text!r} lists no layer")
+    if n_layers is not None:
+        bad = [i for i in idx if not -n_layers <= i < n_layers]
+        if bad:
+            raise ConfigError(f"--layers {bad[0]} is outside 0..{n_layers - 1} (the model has {n_layers} layers)")
+        idx = tuple(i % n_layers for i in idx)
+    return idx
+
+
+def run(args) -> int:
+    _check_args(args)
+    from ._common import setup_dtype
+
+    setup_dtype(args.dtype)
+    try:
+        import llm_bridge as lb
+    except ImportError as e:
+        raise ConfigError(f"rsvp llm-jacobian needs the LLM extras: pip install 'rsvp-jax[llm]' ({e})") from None
+    try:
+        return _run(args, lb)
+    except lb.BridgeError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _run(args, lb) -> int:
+    import numpy as np
+    from rsvp_jax import io
+    from rsvp_jax import spectra as rs
+
+    from llm_bridge import _plots
+    from llm_bridge._dataset import spectra_dataset
+
+    timer = Timer()
+    say(f"loading {args.model} ({args.dtype}) ...")
+    m = lb.load(args.model, dtype=args.dtype)
+    ids = m.tokenize(args.prompt, chat=args.chat)
+    ids = m.check_ids(ids)  # empty, beyond the context or the vocabulary: a BridgeError
+    t, d, n_layers = len(ids), m.config.hidden_size, m.config.num_layers
+    if t > args.max_tokens:
+        raise ConfigError(f"the prompt has {t} tokens, more than --max-tokens {args.max_tokens} "
+                          f"(the Jacobian would hold {d}·{t}·{d} numbers); shorten it or raise --max-tokens")
+    layers = _parse_layers(args.layers, n_layers)
+    if layers == "auto":
+        layers = None if t <= AUTO_LAYER_TOKENS else ()
+    say(f"  {m!r} in {timer():.1f} s; prompt of {t} tokens")
+
+    say(f"detached Jacobian ({d} x {t} x {d}) ...")
+    t0 = Timer()
+    dj = lb.detached_jacobian(m, ids)
+    seconds_jacobian = t0()
+    say(f"  relative reconstruction error {dj.relative_error:.2e} in {seconds_jacobian:.1f} s")
+
+    say("SVDs and decoding ...")
+    spectra = lb.llm_spectra(m, ids, jacobian=dj, modes=args.modes, top=args.top, with_layers=False)
+    if layers != ():
+        count = n_layers if layers is None else len(layers)
+        say(f"layer spectra: {count} layers x (output, attention, MLP) ...")
+        t0 = Timer()
+        spectra["layer"] = lb.layer_spectra(m, ids, layers)
+        say(f"  in {t0():.1f} s; worst reconstruction error {float(np.max(spectra['layer']['relative_error'])):.2e}")
+    pred = spectra["prediction"]
+    say(f"  prediction {pred['predicted_token']!r}: kept by the top {pred['smallest_k']} joint modes; "
+        f"stable rank of the joint map {float(spectra['joint']['summary']['stable_rank']):.2f}")
+
+    out = out_dir(args.out)
+    files = ["reconstruction.png", "jacobian.png", "spectra.png"]
+    name = f"{m.config.family}, {t} tokens, {args.dtype}"
+    io.write_figure(_plots.plot_reconstruction(dj.output, dj.reconstruction, dj.relative_error, name), out / files[0])
+    io.write_figure(_plots.plot_heatmap(dj.jacobian, spectra["tokens"]), out / files[1])
+    io.write_figure(_plots.plot_spectra(spectra), out / files[2])
+    if "layer" in spectra:
+        files.append("layers.png")
+        io.write_figure(_plots.plot_layer_ranks(spectra["layer"]), out / files[-1])
+    io.save_dataset(spectra_dataset(dj, spectra, prompt=args.prompt), out / "llm_jacobian.nc")
+    files.append("llm_jacobian.nc")
+
+    summary = {
+        "command": "llm-jacobian", "model": m.source, "family": m.config.family, "dtype": args.dtype,
+        "prompt": args.prompt, "tokens": spectra["tokens"], "ids": ids.tolist(), "hidden_size": d,
+        "layers": n_layers, "relative_error": dj.relative_error, "bias_norm": spectra["bias_norm"],
+        "seconds_jacobian": seconds_jacobian,
+        "prediction": {k: pred[k] for k in ("predicted_token", "predicted", "smallest_k", "k", "energy", "keeps")},
+        "joint": rs.to_json(spectra["joint"]["summary"], spectra=False),
+        "token": rs.to_json(spectra["token"]["summary"], spectra=False),
+        "top_modes": spectra["decoded"]["joint"],
+        "token_modes": [row[:3] for row in spectra["decoded"]["tokens"]],
+    }
+    if "layer" in spectra:
+        lay = spectra["layer"]
+        summary["layer_ranks"] = {
+            "layers": lay["layers"].tolist(), "parts": lay["parts"],
+            "stable_rank": np.asarray(lay["summary"]["stable_rank"]).tolist(),
+            "effective_rank": np.asarray(lay["summary"]["effective_rank"]).tolist(),
+            "relative_error": np.asarray(lay["relative_error"]).tolist(),
+        }
+    summary["files"] = files
+    summary["seconds_total"] = timer()
+    io.write_json(out / "summary.json", summary)
+    say(f"wrote {', '.join(files)} and summary.json to {out}/ in {summary['seconds_total']:.0f} s")
+    return 0
