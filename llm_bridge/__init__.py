@@ -11,6 +11,7 @@
     dj = lb.detached_jacobian(m, ids)           # dj.jacobian (d, T, d), dj.relative_error, ...
     lj = lb.layer_jacobians(m, ids)             # every layer's output, attention and MLP parts
     spectra = lb.llm_spectra(m, ids)            # per-token / joint / per-layer spectra, decoded
+    top = lb.token_top_k(m, ids, 16)            # every token's top-16 triplets, for long prompts
 """
 
 from ._config import ModelConfig, RopeSpec
@@ -27,13 +28,15 @@ from ._errors import (
 )
 from ._gguf import config_from_gguf
 from ._hf_config import config_from_hf
-from ._jacobian import COMPONENTS, DetachedJacobian, detached_jacobian, jacobian_flops
+from ._jacobian import COMPONENTS, DetachedJacobian, detached_jacobian, detached_jacobians, jacobian_flops
 from ._layers import rms_norm
 from ._layerwise import PARTS, LayerJacobians, layer_jacobians
 from ._lm import LanguageModel
 from ._load import NAMED_MODELS, load
+from ._matfree import TopK, joint_top_k, token_top_k
 from ._model import LAYER_PARAMS, Decoder, Trace
 from ._spectra import decompose, layer_spectra, llm_spectra
+from ._steer import steer, steered_logits, steering_vector
 
 __all__ = [
     "BridgeError", "Decoder", "LAYER_PARAMS", "LanguageModel", "ModelConfig", "NAMED_MODELS",
@@ -42,6 +45,7 @@ __all__ = [
     "UnsupportedQuantizationError", "WeightFileError", "config_from_gguf", "config_from_hf",
     "load", "rms_norm",
     # detached Jacobians and their spectra
-    "COMPONENTS", "DetachedJacobian", "LayerJacobians", "PARTS", "decompose", "detached_jacobian",
-    "jacobian_flops", "layer_jacobians", "layer_spectra", "llm_spectra",
+    "COMPONENTS", "DetachedJacobian", "LayerJacobians", "PARTS", "TopK", "decompose", "detached_jacobian",
+    "detached_jacobians", "jacobian_flops", "joint_top_k", "layer_jacobians", "layer_spectra", "llm_spectra",
+    "steer", "steered_logits", "steering_vector", "token_top_k",
 ]

@@ -176,7 +176,11 @@ def jacobian(f, x, *, mode: str = "auto", chunk: int | None = None):
 
 
 def _batch(chunk, n):
-    return 0 if chunk is None or chunk >= n else int(chunk)
+    """`lax.map`'s batch size for n items in batches of at most `chunk`, equal-sized (0: all at once)."""
+    if chunk is None or chunk >= n:
+        return 0
+    batches = -(-n // int(chunk))
+    return -(-n // batches)
 
 
 # ----------------------------------------------------------------------------- biases
@@ -228,7 +232,7 @@ def _detached_batch(decoder: Decoder, xs, **static):
 
 
 def reconstruct(jac, x, bias) -> np.ndarray:
-    """$\hat y = \sum_i J_i x_i + b$ in float64: (..., d, T, d), (..., T, d), (..., d) → (..., d)."""
+    r"""$\hat y = \sum_i J_i x_i + b$ in float64: (..., d, T, d), (..., T, d), (..., d) → (..., d)."""
     jac, x, bias = (np.asarray(a, np.float64) for a in (jac, x, bias))
     return np.einsum("...atb,...tb->...a", jac, x) + bias
 

@@ -66,8 +66,8 @@ class TopK(NamedTuple):
 
 
 def default_steps(k: int, n: int) -> int:
-    """Lanczos steps for k triplets of an operator of rank ≤ n: k + max(k, 16), at most n."""
-    return min(n, k + max(k, 16))
+    """Lanczos steps for k triplets of an operator of rank ≤ n: 2k + 16, at most n."""
+    return min(n, 2 * k + 16)
 
 
 def _gkl_top_k(matvec, v0, k: int, steps: int):
@@ -155,7 +155,8 @@ def sweep_rows(m, ids, *, layer=None, component=None, normed=True, chunk=None,
     d = m.config.hidden_size
     if chunk is None:
         chunk = default_chunk(m.config, len(ids), np.dtype(m.dtype).itemsize)
-    chunk = int(min(max(1, chunk), d))
+    batches = -(-d // int(min(max(1, chunk), d)))
+    chunk = -(-d // batches)  # equal batches: the last one is not padded with wasted sweeps
     y, pullback = _linearized(dec, x, layer=layer, component=component, normed=bool(normed))
     rows = np.empty((d, *x.shape), np.dtype(m.dtype))
     eye = jnp.eye(d, dtype=x.dtype)

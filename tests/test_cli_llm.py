@@ -1,0 +1,91 @@
+"""`rsvp llm-jacobian` end to end: a tiny model folder made here, SmolLM2, and the bad inputs."""
+
+import json
+
+import numpy as np
+import pytest
+from llm_helpers import TINY, make_tiny
+
+from rsvp_jax.cli import main
+from rsvp_jax.io import open_dataset
+
+FILES = {"reconstruction.png", "jacobian.png", "spectra.png", "layers.png", "llm_jacobian.nc", "summary.json"}
+
+
+def _char_tokenizer(folder):
+    """A character-level byte-BPE tokenizer (no merges) over the tiny vocabulary, saved beside the weights.
+
+    transformers rebuilds a folder's tokenizer as the model family's own class (here Qwen2's
+    byte-level BPE); a byte-level vocabulary without merges survives that unchanged."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    first = "Ġabcdefghijklmnopqrstuvwxyz.,"
+    chars = list(first) + sorted(set(pre_tokenizers.ByteLevel.alphabet()) - set(first))
+    tok = Tokenizer(models.BPE({c: i for i, c in enumerate(chars[: TINY["vocab_size"]])}, []))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    PreTrainedTokenizerFast(tokenizer_object=tok).save_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_llm")
+    make_tiny("qwen2", folder)
+    _char_tokenizer(folder)
+    return folder
+
+
+def test_tiny_model_folder(tiny_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["llm-jacobian", "--model", str(tiny_folder), "--prompt", "a cab", "--out", str(out),
+                 "--modes", "3"]) == 0
+    assert {p.name for p in out.iterdir()} == FILES
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["relative_error"] <= 2e-6 and summary["tokens"] == ["a", " ", "c", "a", "b"]
+    assert summary["family"] == "qwen2" and summary["bias_norm"] > 0  # Qwen2's V biases reach the output
+    assert len(summary["top_modes"]) == 3 and all(len(m["output_tokens"]) == 5 for m in summary["top_modes"])
+    assert len(summary["layer_ranks"]["stable_rank"]) == 3 and max(map(max, summary["layer_ranks"]["relative_error"])) <= 2e-6
+    ds = open_dataset(out / "llm_jacobian.nc")
+    assert ds["jacobian"].dims == ("out", "token", "in") and ds["jacobian"].shape == (64, 5, 64)
+    assert ds.attrs["format"] == "rsvp-jax llm-jacobian 1" and ds.attrs["relative_error"] == summary["relative_error"]
+    assert list(ds["token_text"].values) == summary["tokens"]
+    np.testing.assert_allclose(ds["sigma_joint"].values[0], summary["top_modes"][0]["sigma"], rtol=1e-6)
+    assert ds["sigma_layer"].dims == ("layer", "part", "mode") and list(ds["part"].values) == ["layer", "attn", "mlp"]
+    assert "relative reconstruction error" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_smollm2_short_prompt(tmp_path):
+    out = tmp_path / "smol"
+    assert main(["llm-jacobian", "--prompt", "The capital of France is", "--layers", "0,-1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["relative_error"] <= 2e-6 and summary["hidden_size"] == 576 and summary["layers"] == 30
+    assert summary["prediction"]["predicted_token"] == " Paris"
+    assert summary["top_modes"][0]["output_tokens"][0] == " Paris"  # the top joint mode decodes to the prediction
+    assert summary["layer_ranks"]["layers"] == [0, 29]
+    assert {p.name for p in out.iterdir()} == FILES
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--model", "/no/such/model.gguf"], "no such file"),
+    (["--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+    (["--prompt", "   "], "--prompt is empty"),
+    (["--prompt", "abcd", "--max-tokens", "3"], "more than --max-tokens 3"),
+    (["--layers", "0,x"], "--layers"),
+    (["--modes", "0"], "--modes 0"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, words, tiny_folder, tmp_path, capsys):
+    if "--model" not in argv:
+        argv = ["--model", str(tiny_folder), *argv]
+    out = tmp_path / "never"
+    assert main(["llm-jacobian", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err
+    assert not out.exists()  # nothing written
+
+
+def test_prompt_beyond_the_context(tiny_folder, tmp_path, capsys):
+    prompt = "ab" * TINY["max_position_embeddings"]
+    assert main(["llm-jacobian", "--model", str(tiny_folder), "--prompt", prompt, "--out", str(tmp_path / "o")]) == 2
+    assert "longer than the model's context" in capsys.readouterr().err
