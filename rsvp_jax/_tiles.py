@@ -19,8 +19,10 @@ That locality gives two exact algorithms, neither of which forms the full Jacobi
   cell, the derivative with respect to the *one* perturbed cell within reach (any two are
   more than 2r apart). C·Πs_d JVPs (256 for C = 4, s = 8 in 2D) thus give every entry of
   every block, whatever the tile size and with or without halo; entries of cells further
-  than r apart are exact zeros. The primal is linearised once (`jax.linearize`), the JVPs are
-  `vmap`ped in chunks (`lax.map(batch_size=...)`).
+  than r apart are exact zeros. The primal is linearised once (`jax.linearize`) and the
+  linear map applied to one tangent at a time. This is the CPR idea applied at the cell
+  level; colouring whole tiles instead (tiles of a colour further apart than the halo) needs
+  C·bᴰ·mᴰ JVPs with (m − 1)·b ≥ r, four times as many for 8×8 tiles and r = 3.
 - `"padded"` (the reference): cut each tile out with its halo, run F on the padded tile as a
   small periodic lattice (its wrap-around only corrupts the halo, never the tile), and take
   `jax.jacfwd` of the tile's outputs; `vmap` over tiles in chunks.
@@ -44,8 +46,7 @@ from .errors import ConfigError
 from .models import Model
 
 ALGORITHMS = ("coloured", "padded")
-# Bytes of tangents (or padded tiles) per `vmap` batch. On CPU, a vmapped lattice-wide JVP is slower
-# per tangent than one at a time once a state outgrows the caches, so large lattices go one by one.
+# Bytes of padded tiles' tangents per `vmap` batch of the padded algorithm.
 CHUNK_BYTES = 2**22
 
 
@@ -134,7 +135,7 @@ def tile_jacobians(
       steps: k, the number of steps of F.
       halo: also return the columns of the tile's halo (the padded tile, b + 2r per axis).
       algorithm: `"coloured"` (fast, the default) or `"padded"` (per-tile `jacfwd`); both exact.
-      chunk: tangents (coloured) or tiles (padded) per `vmap` batch; default from `CHUNK_BYTES`.
+      chunk: tiles per `vmap` batch of the padded algorithm; default from `CHUNK_BYTES`.
 
     Returns an array of shape (*tile_grid, C·bᴰ, C·bᴰ), or (*tile_grid, C·bᴰ, C·(b+2r)ᴰ) with
     the halo; columns of the padded tile run from −r to b + r − 1 along each axis.
@@ -143,10 +144,7 @@ def tile_jacobians(
     model = model.astype(x.dtype)
     itemsize = x.dtype.itemsize
     if algorithm == "coloured":
-        periods = comb_periods(lat, r)
-        n_dirs = lat.channels * math.prod(periods)
-        chunk = chunk or max(1, min(n_dirs, CHUNK_BYTES // (x.size * itemsize)))
-        return _coloured(model, lat, x, dt, int(steps), method, b, r, bool(halo), periods, int(chunk))
+        return _coloured(model, lat, x, dt, int(steps), method, b, r, bool(halo), comb_periods(lat, r))
     n_tiles = math.prod(N // bd for N, bd in zip(lat.shape, b))
     padded_cells = lat.channels * math.prod(bd + 2 * r for bd in b)
     chunk = chunk or max(1, min(n_tiles, CHUNK_BYTES // (padded_cells * lat.channels * math.prod(b) * itemsize)))
@@ -170,13 +168,33 @@ def _comb_tangent(i, C, periods, shape, dtype):
     return mask.astype(dtype)
 
 
-def comb_responses(model, lat, x, dt, steps, method, periods, chunk):
-    """Y[i] = J_F(x) · e_i for every comb tangent e_i: shape (C·Πs, C, *N). Un-jitted."""
+def comb_responses(model, lat, x, dt, steps, method, periods):
+    """Y[i] = J_F(x) · e_i for every comb tangent e_i: shape (C·Πs, C, *N). Traceable.
+
+    The primal is linearised once; the tangents run one at a time in a `fori_loop` (on CPU a
+    `vmap`ped or `scan`ned batch of lattice-wide JVPs is slower per tangent).
+    """
     F = step_map(model, lat, dt, steps, method)
     _, lin = jax.linearize(F, x)
     n_dirs = lat.channels * math.prod(periods)
     tangent = functools.partial(_comb_tangent, C=lat.channels, periods=periods, shape=lat.shape, dtype=x.dtype)
-    return jax.lax.map(lambda i: lin(tangent(i)), jnp.arange(n_dirs), batch_size=min(chunk, n_dirs))
+    body = lambda i, Y: Y.at[i].set(lin(tangent(i)))  # noqa: E731
+    return jax.lax.fori_loop(0, n_dirs, body, jnp.zeros((n_dirs,) + x.shape, x.dtype))
+
+
+@functools.partial(jax.jit, static_argnames=("lat", "steps", "method"))
+def _step_map_jit(model, x, dt, lat, steps, method):
+    return step_map(model, lat, dt, steps, method)(x)
+
+
+def _comb_responses_eager(model, lat, x, dt, steps, method, periods):
+    """`comb_responses` for concrete inputs: one jitted linear map, called once per tangent from
+    Python, which is about twice as fast as any loop inside one XLA program (it recompiles the
+    linear map on each call: a few seconds at 512²)."""
+    _, lin = jax.linearize(lambda y: _step_map_jit(model, y, dt, lat, steps, method), x)
+    tangent = functools.partial(_comb_tangent, C=lat.channels, periods=periods, shape=lat.shape, dtype=x.dtype)
+    apply = jax.jit(lambda i: lin(tangent(i)))
+    return [apply(i) for i in range(lat.channels * math.prod(periods))]
 
 
 def _axis_tables(N, b, s, r, halo):
@@ -196,10 +214,26 @@ def _axis_tables(N, b, s, r, halo):
     return g_out, g_in % s, mask
 
 
-@functools.partial(jax.jit, static_argnames=("lat", "steps", "method", "b", "r", "halo", "periods", "chunk"))
-def _coloured(model, lat, x, dt, steps, method, b, r, halo, periods, chunk):
+def _coloured(model, lat, x, dt, steps, method, b, r, halo, periods):
+    if _is_concrete((model, x, dt)):
+        Y = _comb_responses_eager(model, lat, x, dt, steps, method, periods)
+        return _comb_blocks(tuple(Y), lat, b, r, halo, periods)
+    return _coloured_traced(model, lat, x, dt, steps, method, b, r, halo, periods)
+
+
+@functools.partial(jax.jit, static_argnames=("lat", "steps", "method", "b", "r", "halo", "periods"))
+def _coloured_traced(model, lat, x, dt, steps, method, b, r, halo, periods):
+    return _blocks(comb_responses(model, lat, x, dt, steps, method, periods), lat, b, r, halo, periods)
+
+
+@functools.partial(jax.jit, static_argnames=("lat", "b", "r", "halo", "periods"))
+def _comb_blocks(Y, lat, b, r, halo, periods):
+    return _blocks(jnp.stack(Y), lat, b, r, halo, periods)
+
+
+def _blocks(Y, lat, b, r, halo, periods):
+    """Every tile's block from the comb responses Y (C·Πs, C, *N) (see `_axis_tables`)."""
     D, C = lat.ndim, lat.channels
-    Y = comb_responses(model, lat, x, dt, steps, method, periods, chunk)
     Y = Y.reshape((C, *periods, C, *lat.shape))  # (ci, s_1..s_D, co, N_1..N_D)
     # Axis by axis: cut N_d into (tile, cell) and pick, for each tile and column, its colour.
     # Axes of Y while we go: ci, [colour or column]_1..D, co, [(tile, cell) or N]_1..D.
@@ -223,6 +257,10 @@ def _coloured(model, lat, x, dt, steps, method, b, r, halo, periods, chunk):
     grid = tuple(N // bd for N, bd in zip(lat.shape, b))
     Q = tuple(bd + 2 * r if halo else bd for bd in b)
     return Y.reshape(grid + (C * math.prod(b), C * math.prod(Q)))
+
+
+def _is_concrete(tree) -> bool:
+    return not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(tree))
 
 
 # ---- the padded (reference) algorithm --------------------------------------------------------

@@ -74,12 +74,21 @@ def test_comb_periods_and_halo_radius():
     assert halo_radius(rj.preset("seed"), 3, "rk4") == 3            # a discrete map: one stage
 
 
-def test_chunked_equals_unchunked():
+def test_traced_vmapped_and_chunked_paths_agree():
+    """Under `jit` / `vmap` (as in a sweep) the coloured path runs inside one XLA program; eagerly it
+    loops over tangents from Python. Both, and the padded path in any chunking, give the same blocks."""
     lat, model = rj.Lattice((16,)), rj.preset("rsvp")
     x = rj.initial_state(lat, "blobs", seed=2)
-    a = rj.tile_jacobians(model, lat, x, 0.05, tile=4, chunk=1, method="euler")
-    b = rj.tile_jacobians(model, lat, x, 0.05, tile=4, chunk=1000, method="euler")
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+    eager = np.asarray(rj.tile_jacobians(model, lat, x, 0.05, tile=4, method="euler"))
+    traced = jax.jit(lambda m, x: rj.tile_jacobians(m, lat, x, 0.05, tile=4, method="euler"))(model, x)
+    np.testing.assert_allclose(np.asarray(traced), eager, atol=1e-6)
+    gammas = jnp.array([0.1, 0.3])
+    batch = jax.vmap(lambda g: rj.tile_jacobians(model.replace(gamma=g), lat, x, 0.05, tile=4, method="euler"))(gammas)
+    np.testing.assert_allclose(np.asarray(batch[0]), eager, atol=1e-6)
+    assert not np.allclose(np.asarray(batch[1]), eager)  # the parameter reached the Jacobian
+    for chunk in (1, 1000):
+        padded = rj.tile_jacobians(model, lat, x, 0.05, tile=4, method="euler", algorithm="padded", chunk=chunk)
+        np.testing.assert_allclose(np.asarray(padded), eager, atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -10,7 +10,7 @@ from llm_helpers import PROMPTS, make_tiny
 
 import llm_bridge as lb
 from llm_bridge import _decode
-from llm_bridge._matfree import joint_top_k, token_top_k
+from llm_bridge._matfree import choose_method, joint_top_k, token_top_k
 from llm_bridge._steer import steer, steered_logits, steering_vector
 
 IDS = PROMPTS[3]
@@ -39,6 +39,8 @@ def test_layer_and_part_jacobians_reconstruct_their_outputs(tiny):
     final = lb.detached_jacobian(tiny, IDS)
     np.testing.assert_allclose(lj.jacobian[-1, 0], final.jacobian, atol=1e-6 * np.abs(final.jacobian).max())
     np.testing.assert_array_equal(lj.output[-1, 0], final.output)
+    if tiny.config.family == "gemma3":
+        return  # one family is enough for the single-point check below (it compiles a map of its own)
     # one point on its own (its own compiled map) agrees with the all-layers pass
     one = lb.detached_jacobian(tiny, IDS, layer=1, component="mlp")
     assert one.relative_error <= 2e-6
@@ -96,16 +98,16 @@ def test_svd_decoding_and_prediction_share(llama):
 
 
 def test_llm_spectra_layers(llama):
-    spec = lb.llm_spectra(llama, PROMPTS[2], layers=[0, 2], parts=("layer", "mlp"))
+    spec = lb.llm_spectra(llama, IDS, layers=[0, 2], parts=("layer", "mlp"))
     lay = spec["layer"]
     assert lay["sigma"].shape == (2, 2, 64) and lay["sigma_last"].shape == (2, 2, 64)
     assert lay["summary"]["stable_rank"].shape == (2, 2) and lay["relative_error"].max() <= 2e-6
-    assert spec["tokens"] == [f"[{i}]" for i in PROMPTS[2]]  # no tokenizer in the folder: ids stand in
+    assert spec["tokens"] == [f"[{i}]" for i in IDS]  # no tokenizer in the folder: ids stand in
     np.testing.assert_allclose(lay["sigma"][1, 0], spec["joint"]["sigma"], rtol=1e-4, atol=1e-6)
 
 
 def test_matrix_free_top_k_matches_dense_svd(llama):
-    ids, k = PROMPTS[2], 6
+    ids, k = IDS, 6
     dj = lb.detached_jacobian(llama, ids)
     u, s, vt = (np.asarray(a) for a in _decode.token_svd(dj.blocks))
     sweep = token_top_k(llama, ids, k, method="sweep", chunk=24)  # 3 batches of output rows
@@ -117,7 +119,7 @@ def test_matrix_free_top_k_matches_dense_svd(llama):
     np.testing.assert_allclose(lanczos.s, s[[0, -1], :k], rtol=1e-4)
     np.testing.assert_allclose(np.abs(np.einsum("tdk,tdk->tk", lanczos.u, u[[0, -1], :, :k])), 1, atol=1e-3)
     np.testing.assert_allclose(np.abs(np.einsum("tkd,tkd->tk", lanczos.v, vt[[0, -1], :k])), 1, atol=1e-3)
-    assert token_top_k(llama, ids, k, tokens=[3], method="auto", steps=16).method == "lanczos"  # 32 passes < d
+    assert choose_method("auto", 1, 64, 16) == "lanczos" and choose_method("auto", 16, 64, 16) == "sweep"
     uj, sj, _ = (np.asarray(a) for a in _decode.joint_svd(dj.jacobian))
     joint = joint_top_k(llama, ids, k, steps=48)
     np.testing.assert_allclose(joint.s, sj[:k], rtol=1e-4)

@@ -107,16 +107,29 @@ def test_scalar_bump_states(x64):
     assert float(ent.output_shares[0, 0, SHARES.index("S")]) > 0.5 > float(phi.output_shares[0, 0, SHARES.index("S")])
 
 
-def test_tile_svd_matches_numpy_and_is_signed(x64):
-    J = np.random.default_rng(0).standard_normal((2, 3, 6, 5))
-    svd = tile_svd(J, k=2, chunk=4)
+@pytest.mark.parametrize("method", ["gram", "svd"])
+@pytest.mark.parametrize("m, n", [(6, 5), (5, 7)])  # tall, and wide (a halo block)
+def test_tile_svd_matches_numpy_and_is_signed(x64, method, m, n):
+    rng = np.random.default_rng(0)
+    J = rng.standard_normal((2, 3, m, n))
+    # one ill-conditioned block (κ = 1e7): the Gram route must hand it to LAPACK's SVD
+    u, _, vt = np.linalg.svd(J[1, 2], full_matrices=False)
+    J[1, 2] = u @ np.diag(np.logspace(0, -7, min(m, n))) @ vt
+    svd = tile_svd(J, k=2, chunk=4, method=method)
     s_np = np.linalg.svd(J, compute_uv=False)
-    np.testing.assert_allclose(np.asarray(svd.sigma), s_np, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(svd.sigma), s_np, rtol=1e-9, atol=0)
     U, V = np.asarray(svd.U), np.asarray(svd.V)
-    np.testing.assert_allclose(np.einsum("...mn,...nk->...mk", J, V), U * s_np[..., None, :2], atol=1e-12)
+    np.testing.assert_allclose(np.einsum("...mn,...nk->...mk", J, V), U * s_np[..., None, :2], atol=1e-9)
+    np.testing.assert_allclose(np.einsum("...nk,...nk->...k", V, V), 1.0, atol=1e-9)
     top = np.take_along_axis(V, np.argmax(np.abs(V), axis=-2)[..., None, :], axis=-2)
     assert np.all(top > 0)  # the largest entry of each input direction is positive
-    assert tile_svd(J, k=0).U.shape == (2, 3, 6, 0)
+    assert tile_svd(J, k=0, method=method).U.shape == (2, 3, m, 0)
+
+
+def test_tile_svd_float32_blocks_keep_their_dtype():
+    J = np.eye(8, dtype=np.float32)[None] * np.float32(2.0)
+    svd = tile_svd(J, k=1)
+    assert svd.sigma.dtype == jnp.float32 and np.allclose(np.asarray(svd.sigma), 2.0)
 
 
 def test_match_modes_recovers_a_permutation():
