@@ -1,4 +1,4 @@
-"""`rsvp simulate` and `rsvp demo` end to end, and their bad-input paths (one line, exit 2)."""
+"""`rsvp simulate` end to end, and its bad-input paths (one line, exit 2). `rsvp demo`: test_demo.py."""
 
 import json
 import subprocess
@@ -93,10 +93,14 @@ def test_entry_point_and_list_presets():
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
 
 
-def test_demo_quick(tmp_path, capsys):
-    code, stdout, err = run_cli(capsys, "demo", "--quick", "--out", str(tmp_path / "demo"))
+
+@pytest.mark.slow
+def test_simulate_runs_with_no_arguments_and_shows_progress(tmp_path, capsys, monkeypatch):
+    """The embedded default (DESIGN.md: every subcommand runs with no arguments), with its progress bar."""
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli(capsys, "simulate")
     assert code == 0, err
-    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    for name in summary["files"]:
-        assert (tmp_path / "demo" / name).stat().st_size > 0
-    assert "demo finished" in stdout
+    summary = json.loads((tmp_path / "out" / "simulate" / "summary.json").read_text())
+    assert summary["preset"] == "rsvp" and summary["shape"] == [64, 64] and summary["steps"] == 1000
+    assert summary["status"] == "ok" and all((tmp_path / "out" / "simulate" / f).exists() for f in summary["files"])
+    assert "1000/1000" in err  # the tqdm bar reached the end

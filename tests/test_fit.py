@@ -207,3 +207,15 @@ def test_gradient_with_respect_to_a_model_pytree():
     assert type(g) is type(truth)
     values = {n: float(getattr(g, n)) for n in truth.param_names()}
     assert any(v < 0 for n, v in values.items() if n in truth.nonnegative), values
+
+
+def test_twin_from_a_subset_of_fields_and_cells(twin):
+    """Observing only S, on a checkerboard half of the cells, still pins (γ, D_S, ν) down; the mask
+    really drops the other cells (corrupting them changes nothing)."""
+    truth, lat, x0, obs = twin
+    cells = (np.indices(lat.shape).sum(0) % 2 == 0).astype(np.float32)
+    corrupt = dataclasses.replace(obs, states=dataclasses.replace(obs.states, S=obs.states.S + 5.0 * (1 - cells),
+                                                                            phi=obs.states.phi * 3.0))
+    res = rj.fit(perturbed(truth), lat, corrupt, NAMES, dt=DT, method=METHOD, optimizer="lm", fields=("S",),
+                 mask=cells, x0=x0)
+    assert max(res.relative_errors(truth).values()) < 1e-3, res.relative_errors(truth)

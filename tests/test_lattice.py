@@ -129,3 +129,29 @@ def test_bad_lattices_are_clear_errors(shape, spacing):
 def test_bad_order_is_an_error():
     with pytest.raises(rj.ConfigError, match="order 3"):
         L.laplacian(jnp.zeros(8), rj.Lattice((8,)), order=3)
+
+
+@pytest.mark.parametrize("order", [2, 4])
+def test_divergence_and_curl_converge_at_their_order(x64, order):
+    """∇·v and ∇×v of trigonometric fields, in 2D (scalar vorticity) and 3D, halving h."""
+    errs = {"div2": [], "vort2": [], "div3": [], "curl3": []}
+    for n in (8, 16, 32):
+        X = lattice(n, 2).mesh()
+        # v = (sin x cos 2y, cos x sin y): ∇·v = cos x cos 2y + cos x cos y, ω = −sin x sin y + 2 sin x sin 2y
+        v = np.stack([np.sin(X[0]) * np.cos(2 * X[1]), np.cos(X[0]) * np.sin(X[1])])
+        div = np.cos(X[0]) * np.cos(2 * X[1]) + np.cos(X[0]) * np.cos(X[1])
+        vort = -np.sin(X[0]) * np.sin(X[1]) + 2 * np.sin(X[0]) * np.sin(2 * X[1])
+        errs["div2"].append(max_err(L.divergence(jnp.asarray(v), lattice(n, 2), order), div))
+        errs["vort2"].append(max_err(L.curl(jnp.asarray(v), lattice(n, 2), order), vort))
+        lat3 = lattice(n, 3)
+        X = lat3.mesh()
+        # v = (sin y cos z + sin x, sin z + cos x, sin x sin y): ∇·v = cos x
+        v = np.stack([np.sin(X[1]) * np.cos(X[2]) + np.sin(X[0]), np.sin(X[2]) + np.cos(X[0]), np.sin(X[0]) * np.sin(X[1])])
+        div = np.cos(X[0])
+        curl = np.stack([np.sin(X[0]) * np.cos(X[1]) - np.cos(X[2]),
+                         -np.sin(X[1]) * np.sin(X[2]) - np.cos(X[0]) * np.sin(X[1]),
+                         -np.sin(X[0]) - np.cos(X[1]) * np.cos(X[2])])
+        errs["div3"].append(max_err(L.divergence(jnp.asarray(v), lat3, order), div))
+        errs["curl3"].append(max_err(L.curl(jnp.asarray(v), lat3, order), curl))
+    for name, e in errs.items():
+        assert observed_order(np.asarray(e))[-1] == pytest.approx(order, abs=0.25), (name, e)

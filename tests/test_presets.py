@@ -189,3 +189,24 @@ def test_array_round_trip_with_batch_axes():
     assert rj.channel_names(lat) == ("phi", "v1", "v2", "v3", "S")
     with pytest.raises(rj.ConfigError, match="does not match the lattice"):
         rj.from_array(arr[:4], lat)
+
+
+def test_advection_damping_and_diffusion_limits_have_their_values():
+    """Each limit of DESIGN.md at a hand-made state, and each named when it is the one violated."""
+    lat = rj.Lattice((16, 16), spacing=0.5)
+    ones = jnp.ones(lat.shape)
+    x = rj.State(4.0 * ones, jnp.stack([2.0 * ones, 0.0 * ones]), 1.0 * ones)  # |v| = 2, Φ = 4, S = 1
+    # central advection: no positivity limit (that one has its own test above), so each of these can be the tightest
+    model = rj.preset("rsvp", c_phi=0.5, c_S=0.25, gamma=0.4, nu=0.1, D_phi=0.2, D_S=0.05, eps=0.0, advection="central")
+    assert "positivity" not in rj.stability_limits(model, lat, x)
+    limits = rj.stability_limits(model, lat, x)
+    wave = 0.5 * 4.0**0.5 + 0.25 * 1.0**0.5
+    assert limits["advection"] == pytest.approx(0.5 * 0.5 / (2.0 + wave))  # C·h/(|v|max + wave speed)
+    assert limits["damping"] == pytest.approx(1 / 0.4)
+    assert limits["diffusion"] == pytest.approx(0.5**2 / (2 * 2 * 0.2))  # h²/(2·D·max(D_Φ, D_S, ν))
+    for name, m in (("advection", model), ("damping", model.replace(gamma=100.0)),
+                    ("diffusion", model.replace(D_phi=10.0))):
+        lim = rj.stability_limits(m, lat, x)
+        assert min(lim, key=lim.get) == name
+        with pytest.raises(rj.UnstableTimestepError, match=rf"exceeds the {name} limit .* largest stable dt is {lim[name]:.4g}"):
+            rj.simulate(m, lat, x, 1.01 * lim[name], steps=1)

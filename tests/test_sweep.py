@@ -121,7 +121,6 @@ def test_auto_batch_size_fits_memory_and_the_devices():
 
 
 def test_tile_spectrum_summaries_per_point():
-    pytest.importorskip("rsvp_jax._tiles")
     from rsvp_jax import spectra
     from rsvp_jax._sweep_summaries import TileSpectrum
     from rsvp_jax._tiles import tile_jacobians

@@ -1,0 +1,39 @@
+"""The benchmark report (rows, markdown table, README update) and `rsvp bench`'s bad input. The
+benchmarks themselves are timed by `rsvp bench`, not by tests."""
+
+from rsvp_jax.bench import report
+from rsvp_jax.cli import main
+
+RESULTS = {
+    "solver": {"machine": {"processor": "x86_64", "cpu_count": 2, "backend": "cpu", "device": "cpu", "jax": "0.10.2"},
+               "throughput": [{"shape": [2048, 2048], "dtype": "float32", "method": "ssprk3", "cell_updates_per_s": 4e7,
+                               "ceiling_cell_updates_per_s": 8e7, "fraction_of_ceiling": 0.5}],
+               "numpy": {"cell_updates_per_s": 2e6}, "speedup_vs_numpy": 12.0, "speedup_vs_numpy_shape": [1024, 1024]},
+    "tiles": {"headlines": [{"what": "4096 tile Jacobians", "value": 3.0, "unit": "s", "baseline": 60.0,
+                             "baseline_name": "central FD", "ratio": 20.0, "target": 10.0}]},
+    "llm": {"error": "module llm_bridge.bench is not installed"},
+}
+
+
+def test_headlines_markdown_and_readme_update(tmp_path):
+    rows = report.headlines(RESULTS)
+    solver = [r for r in rows if r["suite"] == "solver"]
+    assert solver[0]["ratio"] == 0.5 and solver[0]["target"] == 0.4  # fraction of the bandwidth ceiling at 2048²
+    assert solver[1]["ratio"] == 12.0 and solver[1]["baseline"] == 2e6 and solver[1]["value"] == 2.4e7
+    assert [r["ratio"] for r in rows if r["suite"] == "tiles"] == [20.0]
+    assert any(r["suite"] == "llm" and r["what"].startswith("FAILED") for r in rows)
+    table = report.markdown(rows, RESULTS)
+    assert "| tiles | 4096 tile Jacobians | 3 | s | central FD | 60 | 20 | 10 |" in table and "2 cores" in table
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Benchmarks\n\nintro\n\n{report.BEGIN}\nold table\n{report.END}\n\nafter\n")
+    report.update_readme(readme, table)
+    text = readme.read_text()
+    assert "old table" not in text and table in text and text.startswith("# Benchmarks") and text.endswith("after\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]  # written atomically: no temporary left
+
+
+def test_unknown_suite_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["bench", "--only", "solver,nosuch", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'nosuch' is not a benchmark suite" in err[0] and "solver" in err[0]
+    assert not (tmp_path / "b" / "bench.json").exists()
