@@ -182,21 +182,6 @@ def comb_responses(model, lat, x, dt, steps, method, periods):
     return jax.lax.fori_loop(0, n_dirs, body, jnp.zeros((n_dirs,) + x.shape, x.dtype))
 
 
-@functools.partial(jax.jit, static_argnames=("lat", "steps", "method"))
-def _step_map_jit(model, x, dt, lat, steps, method):
-    return step_map(model, lat, dt, steps, method)(x)
-
-
-def _comb_responses_eager(model, lat, x, dt, steps, method, periods):
-    """`comb_responses` for concrete inputs: one jitted linear map, called once per tangent from
-    Python, which is about twice as fast as any loop inside one XLA program (it recompiles the
-    linear map on each call: a few seconds at 512²)."""
-    _, lin = jax.linearize(lambda y: _step_map_jit(model, y, dt, lat, steps, method), x)
-    tangent = functools.partial(_comb_tangent, C=lat.channels, periods=periods, shape=lat.shape, dtype=x.dtype)
-    apply = jax.jit(lambda i: lin(tangent(i)))
-    return [apply(i) for i in range(lat.channels * math.prod(periods))]
-
-
 def _axis_tables(N, b, s, r, halo):
     """Per axis: output cells (n, b), colour of each column (n, Q) and the reach mask (n, b, Q).
 
@@ -214,21 +199,11 @@ def _axis_tables(N, b, s, r, halo):
     return g_out, g_in % s, mask
 
 
-def _coloured(model, lat, x, dt, steps, method, b, r, halo, periods):
-    if _is_concrete((model, x, dt)):
-        Y = _comb_responses_eager(model, lat, x, dt, steps, method, periods)
-        return _comb_blocks(tuple(Y), lat, b, r, halo, periods)
-    return _coloured_traced(model, lat, x, dt, steps, method, b, r, halo, periods)
-
-
 @functools.partial(jax.jit, static_argnames=("lat", "steps", "method", "b", "r", "halo", "periods"))
-def _coloured_traced(model, lat, x, dt, steps, method, b, r, halo, periods):
+def _coloured(model, lat, x, dt, steps, method, b, r, halo, periods):
+    # One compiled program per (lattice, model structure, steps, method, tile): later calls at new
+    # states or parameter values reuse it (as `rsvp jacobian --evolve` and sweeps do).
     return _blocks(comb_responses(model, lat, x, dt, steps, method, periods), lat, b, r, halo, periods)
-
-
-@functools.partial(jax.jit, static_argnames=("lat", "b", "r", "halo", "periods"))
-def _comb_blocks(Y, lat, b, r, halo, periods):
-    return _blocks(jnp.stack(Y), lat, b, r, halo, periods)
 
 
 def _blocks(Y, lat, b, r, halo, periods):
@@ -257,10 +232,6 @@ def _blocks(Y, lat, b, r, halo, periods):
     grid = tuple(N // bd for N, bd in zip(lat.shape, b))
     Q = tuple(bd + 2 * r if halo else bd for bd in b)
     return Y.reshape(grid + (C * math.prod(b), C * math.prod(Q)))
-
-
-def _is_concrete(tree) -> bool:
-    return not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(tree))
 
 
 # ---- the padded (reference) algorithm --------------------------------------------------------

@@ -75,8 +75,8 @@ def test_comb_periods_and_halo_radius():
 
 
 def test_traced_vmapped_and_chunked_paths_agree():
-    """Under `jit` / `vmap` (as in a sweep) the coloured path runs inside one XLA program; eagerly it
-    loops over tangents from Python. Both, and the padded path in any chunking, give the same blocks."""
+    """The coloured path called eagerly, under the caller's `jit` and under `vmap` over a parameter (as in
+    a sweep), and the padded path in any chunking, give the same blocks."""
     lat, model = rj.Lattice((16,)), rj.preset("rsvp")
     x = rj.initial_state(lat, "blobs", seed=2)
     eager = np.asarray(rj.tile_jacobians(model, lat, x, 0.05, tile=4, method="euler"))
