@@ -9,7 +9,7 @@ traj = rj.simulate(model, lat, x0, dt=0.01, steps=1000, save_every=100)
 ```
 """
 
-from . import diagnostics, io, jacobian, models, plots, spectra
+from . import animate, diagnostics, io, jacobian, models, plots, spectra
 from ._integrate import METHODS, Trajectory, rollout, simulate, stages, step
 from ._tiles import tile_jacobians
 from .jacobian import analyze_tiles, lattice_top_singular, seed_prototype

@@ -103,6 +103,8 @@ class TileEvolution:
       from snapshot to snapshot by best overlap (so a mode keeps its column when it changes rank).
     - `overlap` (T − 1, *G, k): |⟨v(t), v(t′)⟩| of each tracked mode between neighbouring snapshots.
     - `rank_order` (T, *G, k): where each tracked mode sits in its snapshot's ordering (0 = top).
+    - `sigma` (T, *G, n): every singular value of every tile at every snapshot, descending (so that
+      any summary over time, e.g. the stable rank, can be recomputed with `spectra.summarize`).
     """
 
     times: np.ndarray
@@ -112,6 +114,7 @@ class TileEvolution:
     tracked_sigma: np.ndarray
     overlap: np.ndarray
     rank_order: np.ndarray
+    sigma: np.ndarray | None = None
 
 
 def track(analyses: list[TileAnalysis], times) -> TileEvolution:
@@ -136,6 +139,7 @@ def track(analyses: list[TileAnalysis], times) -> TileEvolution:
         tracked_sigma=np.stack(tracked),
         overlap=np.stack(overlaps) if overlaps else np.zeros((0,) + first.grid + (k,)),
         rank_order=np.stack(orders),
+        sigma=stack("sigma"),
     )
 
 

@@ -45,7 +45,14 @@ def tile_centres(lat, tile) -> tuple[np.ndarray, ...]:
 def tile_dataset(analysis: TileAnalysis, lat, model=None, attrs=None, top: TopSingular | None = None,
                  evolution: TileEvolution | None = None):
     """An `xarray.Dataset` of an analysis: per-tile spectra, summaries, make-up, labels and top
-    directions, plus the whole-lattice top-k and the evolution over time when given."""
+    directions, plus the whole-lattice top-k and the evolution over time when given.
+
+    Variables: `sigma` (*tiles, mode), the `spectra.summarize` scalars (*tiles), `input_shares` /
+    `output_shares` (*tiles, share), `label` / `output_label` (*tiles), the top directions;
+    with `top`: `lattice_sigma`, `lattice_residual` (lattice_mode); with `evolution`:
+    `sigma_max_t`, `effective_rank_t`, `label_t` (time, *tiles), `sigma_t` (time, *tiles, mode),
+    `tracked_sigma`, `tracked_rank` (time, *tiles, tracked), `tracked_overlap` (interval, ...).
+    """
     import xarray as xr
 
     from .io import model_attrs
@@ -86,6 +93,8 @@ def tile_dataset(analysis: TileAnalysis, lat, model=None, attrs=None, top: TopSi
         data["tracked_sigma"] = (("time", *tiles, "tracked"), evolution.tracked_sigma)
         data["tracked_rank"] = (("time", *tiles, "tracked"), evolution.rank_order.astype(np.int16))
         data["tracked_overlap"] = (("interval", *tiles, "tracked"), evolution.overlap)
+        if evolution.sigma is not None:
+            data["sigma_t"] = (("time", *tiles, "mode"), np.asarray(evolution.sigma))
     ds = xr.Dataset(data, coords=coords)
     for name in ("label", "output_label", "label_t"):
         if name in ds:

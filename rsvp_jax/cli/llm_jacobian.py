@@ -74,20 +74,38 @@ def _parse_layers(text: str, n_layers: int | None):
 
 def run(args) -> int:
     _check_args(args)
+    llm_jacobian_to_folder(args.model, args.prompt, args.out, chat=args.chat, dtype=args.dtype,
+                           layers=args.layers, modes=args.modes, top=args.top, max_tokens=args.max_tokens)
+    return 0
+
+
+def llm_jacobian_to_folder(model, prompt: str, out, *, chat: bool = False, dtype: str = "float32",
+                           layers="auto", modes: int = 8, top: int = 5, max_tokens: int = 256) -> dict:
+    """Load `model`, take the detached Jacobian of `prompt`, write every file of the module
+    docstring and `summary.json` into the folder `out` (made after the work); return the summary dict.
+
+    `layers`: "auto", "all", "none" or indices as text ("0,-1") or a sequence. `llm_bridge` is
+    imported here; without it, or on any bad input (a `BridgeError`), this raises a one-line
+    `ConfigError` before any file is written.
+    """
+    from pathlib import Path
+
     from ._common import setup_dtype
 
-    setup_dtype(args.dtype)
+    if not isinstance(layers, str):
+        layers = ",".join(str(int(i)) for i in layers) or "none"
+    setup_dtype(dtype)
     try:
         import llm_bridge as lb
     except ImportError as e:
         raise ConfigError(f"rsvp llm-jacobian needs the LLM extras: pip install 'rsvp-jax[llm]' ({e})") from None
     try:
-        return _run(args, lb)
+        return _run(lb, model, prompt, Path(out), chat, dtype, layers, modes, top, max_tokens)
     except lb.BridgeError as e:
         raise ConfigError(str(e)) from None
 
 
-def _run(args, lb) -> int:
+def _run(lb, model, prompt, out, chat, dtype, layers, modes, top, max_tokens) -> dict:
     import numpy as np
     from rsvp_jax import io
     from rsvp_jax import spectra as rs
@@ -96,15 +114,15 @@ def _run(args, lb) -> int:
     from llm_bridge._dataset import spectra_dataset
 
     timer = Timer()
-    say(f"loading {args.model} ({args.dtype}) ...")
-    m = lb.load(args.model, dtype=args.dtype)
-    ids = m.tokenize(args.prompt, chat=args.chat)
+    say(f"loading {model} ({dtype}) ...")
+    m = lb.load(model, dtype=dtype)
+    ids = m.tokenize(prompt, chat=chat)
     ids = m.check_ids(ids)  # empty, beyond the context or the vocabulary: a BridgeError
     t, d, n_layers = len(ids), m.config.hidden_size, m.config.num_layers
-    if t > args.max_tokens:
-        raise ConfigError(f"the prompt has {t} tokens, more than --max-tokens {args.max_tokens} "
+    if t > max_tokens:
+        raise ConfigError(f"the prompt has {t} tokens, more than --max-tokens {max_tokens} "
                           f"(the Jacobian would hold {d}·{t}·{d} numbers); shorten it or raise --max-tokens")
-    layers = _parse_layers(args.layers, n_layers)
+    layers = _parse_layers(layers, n_layers)
     if layers == "auto":
         layers = None if t <= AUTO_LAYER_TOKENS else ()
     say(f"  {m!r} in {timer():.1f} s; prompt of {t} tokens")
@@ -116,7 +134,7 @@ def _run(args, lb) -> int:
     say(f"  relative reconstruction error {dj.relative_error:.2e} in {seconds_jacobian:.1f} s")
 
     say("SVDs and decoding ...")
-    spectra = lb.llm_spectra(m, ids, jacobian=dj, modes=args.modes, top=args.top, with_layers=False)
+    spectra = lb.llm_spectra(m, ids, jacobian=dj, modes=modes, top=top, with_layers=False)
     if layers != ():
         count = n_layers if layers is None else len(layers)
         say(f"layer spectra: {count} layers x (output, attention, MLP) ...")
@@ -127,21 +145,21 @@ def _run(args, lb) -> int:
     say(f"  prediction {pred['predicted_token']!r}: kept by the top {pred['smallest_k']} joint modes; "
         f"stable rank of the joint map {float(spectra['joint']['summary']['stable_rank']):.2f}")
 
-    out = out_dir(args.out)
+    out = out_dir(out)
     files = ["reconstruction.png", "jacobian.png", "spectra.png"]
-    name = f"{m.config.family}, {t} tokens, {args.dtype}"
+    name = f"{m.config.family}, {t} tokens, {dtype}"
     io.write_figure(_plots.plot_reconstruction(dj.output, dj.reconstruction, dj.relative_error, name), out / files[0])
     io.write_figure(_plots.plot_heatmap(dj.jacobian, spectra["tokens"]), out / files[1])
     io.write_figure(_plots.plot_spectra(spectra), out / files[2])
     if "layer" in spectra:
         files.append("layers.png")
         io.write_figure(_plots.plot_layer_ranks(spectra["layer"]), out / files[-1])
-    io.save_dataset(spectra_dataset(dj, spectra, prompt=args.prompt), out / "llm_jacobian.nc")
+    io.save_dataset(spectra_dataset(dj, spectra, prompt=prompt), out / "llm_jacobian.nc")
     files.append("llm_jacobian.nc")
 
     summary = {
-        "command": "llm-jacobian", "model": m.source, "family": m.config.family, "dtype": args.dtype,
-        "prompt": args.prompt, "tokens": spectra["tokens"], "ids": ids.tolist(), "hidden_size": d,
+        "command": "llm-jacobian", "model": m.source, "family": m.config.family, "dtype": dtype,
+        "prompt": prompt, "tokens": spectra["tokens"], "ids": ids.tolist(), "hidden_size": d,
         "layers": n_layers, "relative_error": dj.relative_error, "bias_norm": spectra["bias_norm"],
         "seconds_jacobian": seconds_jacobian,
         "prediction": {k: pred[k] for k in ("predicted_token", "predicted", "smallest_k", "k", "energy", "keeps")},
@@ -162,4 +180,4 @@ def _run(args, lb) -> int:
     summary["seconds_total"] = timer()
     io.write_json(out / "summary.json", summary)
     say(f"wrote {', '.join(files)} and summary.json to {out}/ in {summary['seconds_total']:.0f} s")
-    return 0
+    return summary

@@ -1,0 +1,151 @@
+"""`rsvp compare`: the Jacobian spectra of an LLM and of an RSVP lattice on shared axes.
+
+```
+rsvp compare --llm DIR --rsvp DIR --out DIR      # folders written by `rsvp llm-jacobian` / `rsvp jacobian`
+rsvp compare --out DIR [--quick]                 # no folder: compute them first, into DIR/llm and DIR/jacobian
+```
+
+Writes into `DIR`: `spectra.png` (σ_i/σ_1 against i/n, and the leading modes), `energy.png`
+(cumulative energy), `ranks.png` (effective rank / stable rank / k90, each divided by n, over
+every map), `profiles.png` (the LLM's ranks by layer beside the RSVP tiles' over time),
+`comparison.md` (the summaries side by side) and `summary.json` (every number plotted, under
+the keys of `rsvp_jax.compare.compare`). The comparison itself is `rsvp_jax.compare`; this
+module only reads, computes missing sides and writes. Files are written after the work, each
+atomically. `llm_bridge` is imported only to compute a missing LLM side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import Timer, out_dir, say
+from .llm_jacobian import DEFAULT_PROMPT
+
+#: The RSVP side `rsvp compare` computes when none is given: the defaults of `rsvp jacobian` with a
+#: short tracked run (`--quick`: a smaller lattice). The LLM side is `rsvp llm-jacobian`'s default.
+RSVP_DEFAULTS = {False: dict(shape=(64, 64), tile=8, topk=6, evolve=60, snapshots=4),
+                 True: dict(shape=(16, 16), tile=4, topk=2, evolve=10, snapshots=3)}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compare", help="LLM and RSVP Jacobian spectra side by side: figures, table, summary",
+                       description="Read (or compute) the spectra of an LLM's detached Jacobian and of an RSVP "
+                                   "lattice's tile Jacobians and draw them on shared axes; write figures, "
+                                   "comparison.md and summary.json into --out.")
+    p.add_argument("--llm", default=None, metavar="DIR",
+                   help="a folder written by `rsvp llm-jacobian` (default: compute one into OUT/llm)")
+    p.add_argument("--rsvp", default=None, metavar="DIR",
+                   help="a folder written by `rsvp jacobian` (default: compute one into OUT/jacobian)")
+    p.add_argument("--model", default="smollm2", help="model for a computed LLM side (default smollm2)")
+    p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"prompt for a computed LLM side (default {DEFAULT_PROMPT!r})")
+    p.add_argument("--quick", action="store_true", help="a smaller lattice for a computed RSVP side")
+    p.add_argument("--out", default="out/compare", help="output folder (default out/compare)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from .. import compare as cmp
+
+    timer = Timer()
+    # Read what is given first, so that a bad folder fails before any computing.
+    llm = cmp.spectra_from_llm_dataset(args.llm) if args.llm is not None else None
+    rsvp = cmp.spectra_from_jacobian_dataset(args.rsvp) if args.rsvp is not None else None
+    for side, spectra in (("LLM", llm), ("RSVP", rsvp)):
+        if spectra is not None:
+            say(f"read the {side} spectra from {spectra.meta['file']}")
+    out = Path(args.out)
+    files, sources = [], {"llm": args.llm, "rsvp": args.rsvp}
+    if rsvp is None:
+        summary = rsvp_to_folder(out / "jacobian", quick=args.quick)
+        files += [f"jacobian/{f}" for f in (*summary["files"], "summary.json")]
+        rsvp, sources["rsvp"] = cmp.spectra_from_jacobian_dataset(out / "jacobian"), "jacobian"
+    if llm is None:
+        summary = llm_to_folder(out / "llm", args.model, args.prompt)
+        files += [f"llm/{f}" for f in (*summary["files"], "summary.json")]
+        llm, sources["llm"] = cmp.spectra_from_llm_dataset(out / "llm"), "llm"
+    summary = compare_to_folder(llm, rsvp, out, sources=sources, files=files)
+    summary["seconds_total"] = timer()
+    from ..io import write_json
+
+    write_json(out / "summary.json", summary)
+    say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/ ({summary['seconds_total']:.1f} s)")
+    return 0
+
+
+def rsvp_to_folder(out, *, quick: bool = False, progress: bool = True) -> dict:
+    """The RSVP side on its default (`RSVP_DEFAULTS`): `rsvp jacobian` with a short `--evolve`."""
+    from .._lattice import Lattice
+    from .._state import initial_state
+    from ..models import preset
+    from .jacobian import jacobian_to_folder
+
+    d = RSVP_DEFAULTS[bool(quick)]
+    lat = Lattice(d["shape"])
+    say(f"computing the RSVP side into {out}/ (rsvp jacobian --shape {','.join(map(str, d['shape']))} "
+        f"--tile {d['tile']} --evolve {d['evolve']})")
+    return jacobian_to_folder(preset("rsvp"), lat, initial_state(lat, kind="blobs", seed=0), out, tile=d["tile"],
+                              topk=d["topk"], evolve=d["evolve"], snapshots=d["snapshots"], progress=progress,
+                              meta={"init": "blobs", "seed": 0})
+
+
+def llm_to_folder(out, model: str = "smollm2", prompt: str = DEFAULT_PROMPT) -> dict:
+    """The LLM side on its default: `rsvp llm-jacobian` of `model` and `prompt`."""
+    from .llm_jacobian import llm_jacobian_to_folder
+
+    say(f"computing the LLM side into {out}/ (rsvp llm-jacobian --model {model})")
+    return llm_jacobian_to_folder(model, prompt, out)
+
+
+def compare_to_folder(llm, rsvp, out, *, sources: dict | None = None, files=()) -> dict:
+    """Compare two `rsvp_jax.compare` spectra, write the figures and `comparison.md` into `out`,
+    print the headline numbers, and return the summary (the caller writes `summary.json`).
+
+    `sources` {llm, rsvp}: where each side came from (folders, relative to `out` where computed);
+    `files`: files already written into `out` by the caller, listed first in the summary.
+    """
+    from .. import compare as cmp, io
+    from ..plots_compare import pixel_size
+
+    t = Timer()
+    result = cmp.compare(llm, rsvp)
+    table = cmp.markdown_table(result)
+    figures = {name: fn(result) for name, (fn, _) in cmp.FIGURES.items()}
+    out = out_dir(out)
+    for name, fig in figures.items():
+        io.write_figure(fig, out / name)
+    with io.atomic_path(out / "comparison.md") as tmp:
+        tmp.write_text(comparison_markdown(result, table, sources or {}))
+    _headline(result)
+    return {
+        "command": "compare", "sources": sources or {},
+        **{k: result[k] for k in ("groups", "llm", "rsvp", "table", "spectra", "energy", "leading",
+                                 "distributions", "profiles")},
+        "figures": {name: {"pixels": list(pixel_size(name)), "data": list(keys)}
+                    for name, (_, keys) in cmp.FIGURES.items()},
+        "table_markdown": table, "files": [*files, *figures, "comparison.md"], "seconds_compare": t(),
+    }
+
+
+def comparison_markdown(result: dict, table: str, sources: dict) -> str:
+    """`comparison.md`: the table, what its columns are, and the figures (relative links)."""
+    from ..plots_compare import FIGURES
+
+    llm, rsvp = result.get("llm") or {}, result.get("rsvp") or {}
+    lines = ["# LLM and RSVP Jacobian spectra", ""]
+    if llm:
+        lines.append(f"- LLM: `{Path(str(llm.get('model', ''))).name}` ({llm.get('family', '')}), prompt "
+                     f"{llm.get('prompt', '')!r}, from `{sources.get('llm', '')}`")
+    if rsvp:
+        lines.append(f"- RSVP: preset `{rsvp.get('preset', '')}` on {rsvp.get('shape')} cells, tiles {rsvp.get('tile')}, "
+                     f"{rsvp.get('steps')} step(s) of dt = {rsvp.get('dt')}, from `{sources.get('rsvp', '')}`")
+    lines += ["", "Each map of n singular values is compared through its ranks divided by n (1: every direction "
+              "kept; 1/n: one). Cells: mean over the maps, (min–max) where they differ.", "", table]
+    lines += [f"![{name}]({name})" for name in FIGURES]
+    return "\n".join(lines) + "\n"
+
+
+def _headline(result: dict) -> None:
+    """One line per rank: its mean / n in each group."""
+    for row in ("effective_rank/n", "stable_rank/n", "k90/n"):
+        cells = [f"{result['groups'][g]['label']} {v[row]['mean']:.3g}" for g, v in result["table"].items() if row in v]
+        say(f"  {row.replace('_', ' ')}: " + "; ".join(cells))

