@@ -29,7 +29,7 @@ test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.test-installed
-	$(BIN)/rsvp bench --out benchmarks/results
+	$(BIN)/rsvp bench --out benchmarks/results --readme benchmarks/README.md
 
 clean:
 	rm -rf $(VENV) $(OUT)
