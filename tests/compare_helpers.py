@@ -8,9 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from rsvp_jax.cli import main
 from rsvp_jax.io import open_dataset
 from rsvp_jax.spectra import summarize
+from cli_helpers import run_cli  # noqa: F401  (re-exported for test_compare and test_demo)
 
 RANKS = ("effective_rank", "stable_rank", "k90")
 SCALARS = ("sigma_max", "stable_rank", "effective_rank", "participation_ratio", "k90", "k99")
@@ -18,15 +18,6 @@ NORMALIZED = ("stable_rank", "effective_rank", "participation_ratio", "k90", "k9
 #: `rsvp jacobian` at a tiny size: 4 tiles of 4x4 cells (n = 64), a tracked run of 2 snapshots, top-2.
 TINY_JACOBIAN = ["jacobian", "--shape", "8,8", "--tile", "4", "--method", "euler", "--topk", "2", "--evolve", "2",
                  "--snapshots", "2", "--quiet"]
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def tiny_llm_folder(folder):

@@ -10,9 +10,9 @@ from PIL import Image
 
 import rsvp_jax as rj
 from rsvp_jax import animate
-from rsvp_jax.cli import main
 from rsvp_jax.jacobian import LABELS, TileEvolution
 from rsvp_jax.plots_jacobian import LABEL_COLOURS
+from cli_helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +130,6 @@ def test_mp4(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as if it were not installed
     with pytest.raises(rj.ConfigError, match="needs imageio-ffmpeg: pip install imageio-ffmpeg"):
         animate.write_frames(frames, tmp_path / "b.mp4")
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_simulate_animate(tmp_path, capsys):

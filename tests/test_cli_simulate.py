@@ -7,16 +7,7 @@ import sys
 import pytest
 
 import rsvp_jax as rj
-from rsvp_jax.cli import main
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_helpers import run_cli
 
 
 def test_simulate_writes_trajectory_figures_and_summary(tmp_path, capsys):
@@ -91,7 +82,6 @@ def test_entry_point_and_list_presets():
         assert name in res.stdout
     res = subprocess.run([sys.executable, "-m", "rsvp_jax", "simulate", "--preset", "nope"], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
-
 
 
 @pytest.mark.slow

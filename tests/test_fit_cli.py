@@ -8,19 +8,10 @@ import pytest
 import xarray as xr
 
 import rsvp_jax as rj
-from rsvp_jax.cli import main
+from cli_helpers import run_cli
 
 # The embedded default's run (see rsvp_jax/cli/fit.py TWIN), so both tests share compilations.
 RUN = ["--shape", "16,16", "--steps", "100", "--save-every", "10", "--dt", "0.05"]
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_fit_without_arguments_runs_a_twin_experiment(tmp_path, capsys, monkeypatch):

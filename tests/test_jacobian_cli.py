@@ -5,18 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from rsvp_jax.cli import build_parser, main
+from rsvp_jax.cli import build_parser
 from rsvp_jax.io import open_dataset
 from rsvp_jax.jacobian import LABELS
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_helpers import run_cli
 
 
 def test_jacobian_writes_maps_data_and_summary(tmp_path, capsys):
