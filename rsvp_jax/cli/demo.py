@@ -7,7 +7,7 @@ rsvp demo --out DIR [--quick] [--llm-model PATH|smollm2]
 Four steps, each the work of one subcommand, each into its own subfolder of `DIR`:
 
 1. `simulate/`: the default lattice run (preset rsvp, 64×64 blobs, 1000 steps of dt = 0.05), with
-   `animation.gif` of its fields when `rsvp_jax.animate` is there;
+   `animation.gif` of its fields;
 2. `jacobian/`: the tile Jacobians of that run (`rsvp jacobian` at its first state, the tiles
    followed over snapshots of the run, the whole-lattice top-k);
 3. `llm/`: SmolLM2's detached Jacobian for the default prompt (`rsvp llm-jacobian`); skipped,
@@ -59,10 +59,9 @@ def run(args) -> int:
 
     say("[1/4] the lattice run")
     t = Timer()
-    sim = simulate_to_folder(model, lat, x0, DT, size["steps"], size["steps"] // 20, "ssprk3", out / "simulate")
+    sim = simulate_to_folder(model, lat, x0, DT, size["steps"], size["steps"] // 20, "ssprk3", out / "simulate",
+                             animate="gif")
     _, _, traj, _ = io.load_trajectory(out / "simulate" / "trajectory.nc")
-    anim = _animate(traj, lat, out / "simulate" / "animation.gif", model.name)
-    sim["files"] += anim
     io.write_json(out / "simulate" / "summary.json", sim)
     seconds["simulate"] = t()
 
@@ -71,7 +70,7 @@ def run(args) -> int:
     picks = np.unique(np.linspace(0, len(traj) - 1, size["snapshots"]).round().astype(int))
     jac = jacobian_to_folder(model, lat, traj[0].states, out / "jacobian", dt=DT,
                              tile=size["tile"], topk=size["topk"], trajectory=traj[picks], progress=False,
-                             animate="gif" if anim else None, meta={"init": "blobs", "seed": 0})
+                             animate="gif", meta={"init": "blobs", "seed": 0})
     seconds["jacobian"] = t()
 
     say(f"[3/4] the detached Jacobian of {args.llm_model} for {DEFAULT_PROMPT!r}")
@@ -102,16 +101,6 @@ def run(args) -> int:
     io.write_json(out / "summary.json", summary)
     _print_summary(summary, out)
     return 0
-
-
-def _animate(traj, lat, path, title) -> list[str]:
-    """`animation.gif` of the run if `rsvp_jax.animate` provides `animate_trajectory`; its name, or []."""
-    try:
-        from ..animate import animate_trajectory
-    except ImportError:
-        return []
-    animate_trajectory(traj, lat, path, title=title)
-    return [path.name]
 
 
 def _llm(model, out):
