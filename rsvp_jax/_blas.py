@@ -1,4 +1,4 @@
-"""Run LAPACK on one thread while many small matrices are factorised.
+"""Run LAPACK on one thread while many small matrices are factorised; LAPACK without the GIL.
 
 JAX's CPU linear algebra calls LAPACK from SciPy's bundled OpenBLAS, which by default starts
 one thread per core for every call. For a batch of small blocks (a tile Jacobian is
@@ -59,3 +59,52 @@ def single_threaded_blas():
     finally:
         for (_, set_), n in zip(controls, previous):
             set_(n)
+
+
+# ---- LAPACKE through ctypes ------------------------------------------------------------------
+#
+# SciPy's LAPACK wrappers hold the GIL, so two Python threads cannot factorise blocks at once;
+# a ctypes call releases it. `lapacke()` binds the few LAPACKE routines of SciPy's bundled
+# OpenBLAS that the tile SVDs need (`_modes._gram_svd`), or returns None where that library or
+# a symbol is missing (callers then use SciPy, one block at a time).
+
+_I, _D, _C, _P = ctypes.c_int, ctypes.c_double, ctypes.c_char, ctypes.c_void_p
+_LAPACKE = {  # name: argument types (the library's lapack_int is 32-bit; layout 102 = column-major)
+    "dsytrd": [_I, _C, _I, _P, _I, _P, _P, _P],  # layout, uplo, n, a, lda, d, e, tau
+    "dsterf": [_I, _P, _P],  # n, d, e
+    # range, order, n, vl, vu, il, iu, abstol, d, e, *m, *nsplit, w, iblock, isplit
+    "dstebz": [_C, _C, _I, _D, _D, _I, _I, _D, _P, _P, _P, _P, _P, _P, _P],
+    "dstein": [_I, _I, _P, _P, _I, _P, _P, _P, _P, _I, _P],  # layout, n, d, e, m, w, iblock, isplit, z, ldz, ifail
+    "dormtr": [_I, _C, _C, _C, _I, _I, _P, _I, _P, _P, _I],  # layout, side, uplo, trans, m, n, a, lda, tau, c, ldc
+}
+_lapacke_cache: list = []
+
+
+def lapacke():
+    """A namespace of ctypes LAPACKE functions (`_LAPACKE`) from SciPy's OpenBLAS, or None."""
+    if not _lapacke_cache:
+        _lapacke_cache.append(_load_lapacke())
+    return _lapacke_cache[0]
+
+
+def _load_lapacke():
+    import types
+
+    try:
+        import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS)
+        with open("/proc/self/maps") as f:
+            paths = sorted({p for p in (line.split()[-1] for line in f) if "scipy_openblas" in p and ".so" in p})
+    except (ImportError, OSError):
+        return None
+    for path in paths:
+        if "openblas64" in path:  # NumPy's build: 64-bit integers, other symbol names
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+            fns = {name: getattr(lib, f"scipy_LAPACKE_{name}") for name in _LAPACKE}
+        except (OSError, AttributeError):
+            continue
+        for name, fn in fns.items():
+            fn.argtypes, fn.restype = _LAPACKE[name], ctypes.c_int
+        return types.SimpleNamespace(**fns)
+    return None

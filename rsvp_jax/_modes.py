@@ -22,14 +22,17 @@ The label is the largest of e_Φ ("scalar sink/source"), e_drift + e_compressive
 
 from __future__ import annotations
 
+import concurrent.futures
+import ctypes
 import dataclasses
 import math
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._blas import single_threaded_blas
+from ._blas import lapacke, single_threaded_blas
 
 SHARES = ("phi", "v_drift", "v_compressive", "v_rotational", "S")
 LABELS = ("scalar sink/source", "compressive drift", "vortex", "entropy wave")
@@ -78,15 +81,15 @@ def tile_svd(J, k: int = 1, chunk: int = 256, method: str = "gram") -> TileSVD:
     """SVD of every block of `J` (..., m, n): every singular value and the top `k` singular pairs.
 
     - `"gram"` (default): σ² are the eigenvalues of the smaller Gram matrix G (JᵀJ or JJᵀ),
-      formed and diagonalised in float64 (LAPACK `dsyevd` for all values, `dsyevr` for the
-      top k vectors; the other side is J v / σ or Jᵀ u / σ). About twice as fast as a full SVD
-      with vectors. Squaring costs accuracy only for ill-conditioned blocks: σ_i is good to
+      formed and diagonalised in float64 (one tridiagonalisation: LAPACK `dsterf` for all values,
+      `dstebz` + `dstein` for the top k vectors; the other side is J v / σ or Jᵀ u / σ), on one
+      thread per core. Squaring costs accuracy only for ill-conditioned blocks: σ_i is good to
       about n·u·κ² (u = 2⁻⁵³, κ = σ₁/σ_min), and any block where that bound exceeds
       `GRAM_RTOL` = 1e-8 (or G is singular) is redone by LAPACK's SVD. A step's tile
       Jacobian is close to the identity (κ ≈ 1–2), so in practice the fallback is rare.
     - `"svd"`: LAPACK `gesdd` (`jnp.linalg.svd`) on every block.
 
-    LAPACK runs on one thread (see `_blas`). Results are in J's dtype; `k = 0`: values only.
+    Each LAPACK call runs on one thread (see `_blas`). Results are in J's dtype; `k = 0`: values only.
     """
     if method not in SVD_METHODS:
         raise ValueError(f"tile_svd method {method!r} is unknown; valid methods are {', '.join(SVD_METHODS)}")
@@ -122,39 +125,103 @@ def tile_svd(J, k: int = 1, chunk: int = 256, method: str = "gram") -> TileSVD:
 
 
 def _gram_svd(J: np.ndarray, k: int, chunk: int):
-    """The `"gram"` route of `tile_svd` on blocks J (B, m, n), in float64 NumPy / SciPy."""
-    import scipy.linalg as sl
+    """The `"gram"` route of `tile_svd` on blocks J (B, m, n), in float64 NumPy / LAPACK.
 
+    Chunks of blocks run on one thread per core (`_workers`) where LAPACKE is bound (its ctypes
+    calls release the GIL); else one at a time through SciPy.
+    """
     B, m, n = J.shape
     p = min(m, n)
     wide = m < n  # diagonalise J Jᵀ (its eigenvectors are U) rather than JᵀJ
     sigma = np.zeros((B, p))
     U, V = np.zeros((B, m, k)), np.zeros((B, n, k))
     eps = np.finfo(np.float64).eps
-    for i0 in range(0, B, chunk):
+    lp = lapacke()
+
+    def work(i0):
         Jc = np.asarray(J[i0 : i0 + chunk], np.float64)
         G = Jc @ np.swapaxes(Jc, 1, 2) if wide else np.swapaxes(Jc, 1, 2) @ Jc
         for j, g in enumerate(G):
             b = i0 + j
-            lam = sl.eigvalsh(g, driver="evd", check_finite=False)  # ascending
-            if not (lam[0] > 0 and p * eps * lam[-1] / lam[0] <= GRAM_RTOL):
+            eig = _eig_lapacke(lp, g, k) if lp is not None else _eig_scipy(g, k)
+            lam = eig[0] if eig is not None else None
+            if lam is None or not (lam[0] > 0 and p * eps * lam[-1] / lam[0] <= GRAM_RTOL):
                 u, s, vt = np.linalg.svd(Jc[j], full_matrices=False)  # ill-conditioned: LAPACK SVD
                 sigma[b], U[b], V[b] = s, u[:, :k], vt[:k].T
                 continue
             sigma[b] = np.sqrt(lam[::-1])
             if k:
-                _, X = sl.eigh(g, subset_by_index=[p - k, p - 1], driver="evr", check_finite=False)
-                X = X[:, ::-1]  # descending
+                X = eig[1]
                 if wide:
                     U[b], V[b] = X, Jc[j].T @ X / sigma[b, :k]
                 else:
                     V[b], U[b] = X, Jc[j] @ X / sigma[b, :k]
+
+    starts = range(0, B, chunk)
+    workers = min(_workers(), len(starts)) if lp is not None else 1
+    if workers > 1:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            list(pool.map(work, starts))  # list(): re-raises a worker's exception here
+    else:
+        for i0 in starts:
+            work(i0)
     if k:
         idx = np.argmax(np.abs(V), axis=1)[:, None, :]
         sign = np.sign(np.take_along_axis(V, idx, axis=1))
         sign[sign == 0] = 1.0
         U, V = U * sign, V * sign
     return sigma, U, V
+
+
+def _workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _eig_scipy(g, k):
+    """All eigenvalues (ascending) of the symmetric g, and the top-k eigenvectors (descending), SciPy."""
+    import scipy.linalg as sl
+
+    p = g.shape[0]
+    lam = sl.eigvalsh(g, driver="evd", check_finite=False)
+    if not k:
+        return lam, None
+    _, X = sl.eigh(g, subset_by_index=[p - k, p - 1], driver="evr", check_finite=False)
+    return lam, X[:, ::-1]
+
+
+_ABSTOL = 2 * np.finfo(np.float64).tiny  # dstebz: bisect to full accuracy
+
+
+def _eig_lapacke(lp, g, k):
+    """`_eig_scipy` with one tridiagonalisation: `dsytrd`, then `dsterf` for every eigenvalue and
+    `dstebz` + `dstein` + `dormtr` for the top k vectors. None if LAPACK reports a failure."""
+    p = g.shape[0]
+    a = np.array(g, np.float64, order="F")  # symmetric: LAPACK reads the lower triangle
+    d, e, tau = np.empty(p), np.zeros(max(p - 1, 1)), np.zeros(max(p - 1, 1))
+    ptr = lambda arr: arr.ctypes.data  # noqa: E731
+    if lp.dsytrd(102, b"L", p, ptr(a), p, ptr(d), ptr(e), ptr(tau)):
+        return None
+    lam, e2 = d.copy(), e.copy()
+    if lp.dsterf(p, ptr(lam), ptr(e2)):  # ascending
+        return None
+    if not k:
+        return lam, None
+    found, nsplit = ctypes.c_int(), ctypes.c_int()
+    w, iblock, isplit = np.empty(p), np.empty(p, np.int32), np.empty(p, np.int32)
+    if lp.dstebz(b"I", b"B", p, 0.0, 0.0, p - k + 1, p, _ABSTOL, ptr(d), ptr(e), ctypes.byref(found),
+                 ctypes.byref(nsplit), ptr(w), ptr(iblock), ptr(isplit)) or found.value != k:
+        return None
+    Z = np.empty((k, p))  # column-major p × k
+    ifail = np.empty(k, np.int32)
+    if lp.dstein(102, p, ptr(d), ptr(e), k, ptr(w), ptr(iblock), ptr(isplit), ptr(Z), p, ptr(ifail)):
+        return None
+    if lp.dormtr(102, b"L", b"L", b"N", p, k, ptr(a), p, ptr(tau), ptr(Z), p):  # Z ← Q Z
+        return None
+    return lam, Z[np.argsort(w[:k])[::-1]].T
 
 
 # ---- make-up ---------------------------------------------------------------------------------

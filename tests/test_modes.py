@@ -107,9 +107,21 @@ def test_scalar_bump_states(x64):
     assert float(ent.output_shares[0, 0, SHARES.index("S")]) > 0.5 > float(phi.output_shares[0, 0, SHARES.index("S")])
 
 
+@pytest.fixture(params=["lapacke", "scipy"])
+def eig_route(request, monkeypatch):
+    """The Gram route's two eigen-solvers: LAPACKE through ctypes (threaded) and SciPy (serial)."""
+    from rsvp_jax import _modes
+
+    if request.param == "lapacke":
+        assert _modes.lapacke() is not None, "SciPy's OpenBLAS LAPACKE was not found"
+    else:
+        monkeypatch.setattr(_modes, "lapacke", lambda: None)
+    return request.param
+
+
 @pytest.mark.parametrize("method", ["gram", "svd"])
 @pytest.mark.parametrize("m, n", [(6, 5), (5, 7)])  # tall, and wide (a halo block)
-def test_tile_svd_matches_numpy_and_is_signed(x64, method, m, n):
+def test_tile_svd_matches_numpy_and_is_signed(x64, eig_route, method, m, n):
     rng = np.random.default_rng(0)
     J = rng.standard_normal((2, 3, m, n))
     # one ill-conditioned block (κ = 1e7): the Gram route must hand it to LAPACK's SVD
@@ -124,6 +136,20 @@ def test_tile_svd_matches_numpy_and_is_signed(x64, method, m, n):
     top = np.take_along_axis(V, np.argmax(np.abs(V), axis=-2)[..., None, :], axis=-2)
     assert np.all(top > 0)  # the largest entry of each input direction is positive
     assert tile_svd(J, k=0, method=method).U.shape == (2, 3, m, 0)
+
+
+def test_tile_svd_repeated_top_values_give_orthonormal_pairs(x64, eig_route):
+    # σ = (3, 3, 3, 2, 1, 1): the top-2 pair is any basis of a 3-dim space; it must still be one
+    rng = np.random.default_rng(2)
+    Qa, Qb = (np.linalg.qr(rng.standard_normal((6, 6)))[0] for _ in range(2))
+    s = np.array([3.0, 3.0, 3.0, 2.0, 1.0, 1.0])
+    J = np.stack([Qa @ np.diag(s) @ Qb.T] * 5)  # 5 blocks, chunk 2: three chunks over the workers
+    svd = tile_svd(J, k=2, chunk=2)
+    V, U = np.asarray(svd.V), np.asarray(svd.U)
+    np.testing.assert_allclose(np.asarray(svd.sigma), np.broadcast_to(s, (5, 6)), rtol=1e-12)
+    np.testing.assert_allclose(np.einsum("bnk,bnj->bkj", V, V), np.broadcast_to(np.eye(2), (5, 2, 2)), atol=1e-12)
+    np.testing.assert_allclose(J @ V, 3.0 * U, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(Qa[:, :3].T @ U, axis=1), 1.0, atol=1e-12)  # U in the top space
 
 
 def test_tile_svd_float32_blocks_keep_their_dtype():
