@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import types
 
 _SYMBOLS = (  # (get, set) pairs: plain OpenBLAS, SciPy's 32-bit build, NumPy's 64-bit build
     ("openblas_get_num_threads", "openblas_set_num_threads"),
@@ -20,19 +22,23 @@ _SYMBOLS = (  # (get, set) pairs: plain OpenBLAS, SciPy's 32-bit build, NumPy's 
 )
 
 
-def _openblas_controls():
-    """(get, set) ctypes functions of every OpenBLAS library loaded in this process."""
+def _openblas_paths() -> list[str]:
+    """Paths of the OpenBLAS shared objects loaded in this process (Linux), SciPy's included."""
     try:
         import scipy.linalg  # noqa: F401  (JAX's LAPACK kernels come from SciPy's OpenBLAS; make sure it is loaded)
     except ImportError:
         pass
     try:
         with open("/proc/self/maps") as f:
-            paths = sorted({p for p in (line.split()[-1] for line in f) if "openblas" in p.lower() and ".so" in p})
+            return sorted({p for p in (line.split()[-1] for line in f) if "openblas" in p.lower() and ".so" in p})
     except OSError:
         return []
+
+
+def _openblas_controls():
+    """(get, set) ctypes functions of every OpenBLAS library loaded in this process."""
     controls = []
-    for path in paths:
+    for path in _openblas_paths():
         try:
             lib = ctypes.CDLL(path)
         except OSError:
@@ -77,27 +83,11 @@ _LAPACKE = {  # name: argument types (the library's lapack_int is 32-bit; layout
     "dstein": [_I, _I, _P, _P, _I, _P, _P, _P, _P, _I, _P],  # layout, n, d, e, m, w, iblock, isplit, z, ldz, ifail
     "dormtr": [_I, _C, _C, _C, _I, _I, _P, _I, _P, _P, _I],  # layout, side, uplo, trans, m, n, a, lda, tau, c, ldc
 }
-_lapacke_cache: list = []
-
-
+@functools.cache
 def lapacke():
     """A namespace of ctypes LAPACKE functions (`_LAPACKE`) from SciPy's OpenBLAS, or None."""
-    if not _lapacke_cache:
-        _lapacke_cache.append(_load_lapacke())
-    return _lapacke_cache[0]
-
-
-def _load_lapacke():
-    import types
-
-    try:
-        import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS)
-        with open("/proc/self/maps") as f:
-            paths = sorted({p for p in (line.split()[-1] for line in f) if "scipy_openblas" in p and ".so" in p})
-    except (ImportError, OSError):
-        return None
-    for path in paths:
-        if "openblas64" in path:  # NumPy's build: 64-bit integers, other symbol names
+    for path in _openblas_paths():
+        if "scipy_openblas" not in path or "openblas64" in path:  # NumPy's build: 64-bit integers, other names
             continue
         try:
             lib = ctypes.CDLL(path)
