@@ -62,12 +62,12 @@ def _rk4(f, x, dt):
 _STEPPERS = {"euler": _euler, "heun": _heun, "ssprk3": _ssprk3, "rk4": _rk4}
 
 # The same methods with each stage's state materialised: the stages run as a `fori_loop`, whose
-# carry XLA cannot fuse through (on CPU it drops `optimization_barrier`s). When the lattice's last
-# axis is shorter than 128 cells, or the lattice is 1D, XLA CPU otherwise fuses the stencils of one
-# stage into every shifted read of the next and repeats that work: SSP-RK3 at 64³ took 0.78 s a step
+# carry XLA cannot fuse through (on CPU it drops `optimization_barrier`s). In 1D and 3D, and in 2D
+# when the last axis is shorter than 128 cells, XLA CPU otherwise fuses the stencils of one stage
+# into every shifted read of the next and repeats that work: SSP-RK3 at 64³ took 0.78 s a step
 # fused and 0.053 s staged; at 64² 1.37 ms fused and 0.52 ms staged, and a vmapped batch of 64²
-# lattices 4.5x slower fused. With a last axis of 128 or more (2D or 3D), fusing across stages is the
-# faster of the two (128²: 1.0 vs 1.3 ms; 2048²: 0.21 vs 0.45 s). See `fuse_stages`.
+# lattices 4.5x longer fused. On 2D lattices with a last axis of 128 or more, fusing across stages
+# is the faster of the two (128²: 1.0 vs 1.3 ms; 2048²: 0.21 vs 0.45 s). See `fuse_stages`.
 # Same arithmetic, in the same order, as the fused forms above; they agree to round-off (XLA may
 # contract or reorder the fused form's operations differently: 1 ulp seen).
 _CONVEX_STAGES = {"heun": ((0.0, 1.0), (0.5, 0.5)), "ssprk3": ((0.0, 1.0), (0.75, 0.25), (1.0 / 3.0, 2.0 / 3.0))}
@@ -119,11 +119,12 @@ def stages(model: Model, method: str) -> int:
 
 
 def fuse_stages(lat: Lattice) -> bool:
-    """Whether a step fuses its Runge–Kutta stages (faster) or materialises each stage's state
-    (`_STAGED`): fused on 2D and 3D lattices whose last axis has at least 128 cells. Measured on
-    XLA CPU (jax 0.10; not measured on accelerators); the last axis decides, and a `vmap`ped
-    batch of lattices (a sweep) keeps it."""
-    return lat.ndim >= 2 and lat.shape[-1] >= 128
+    """Whether a step fuses its Runge–Kutta stages or materialises each stage's state (`_STAGED`):
+    fused on 2D lattices whose last axis has at least 128 cells. Measured on XLA CPU (jax 0.10;
+    not on accelerators). In 2D the last axis decides, and a `vmap`ped batch of lattices (a
+    sweep) keeps it. In 3D a last axis of 128 or more made the two forms about equal (128³:
+    258 vs 256 ms), so 3D stays staged."""
+    return lat.ndim == 2 and lat.shape[-1] >= 128
 
 
 def step_fn(model: Model, lat: Lattice, x: State, dt, method: str = "ssprk3") -> State:

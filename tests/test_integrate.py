@@ -47,6 +47,22 @@ def test_simulate_equals_repeated_step(x64, method):
     assert len(traj) == 4 and set(traj.diagnostics) >= {"invariant", "kinetic_energy", "min_phi"}
 
 
+@pytest.mark.parametrize("method", rj.METHODS)
+def test_fused_and_staged_steps_agree(x64, method):
+    """`step` picks the fused or the staged form by the lattice (`fuse_stages`); both are the same method."""
+    from rsvp_jax import _integrate as I
+
+    model, lat, x0 = smooth_problem()
+    f = jax.jit(lambda x, dt: I._STEPPERS[method](lambda y: model.rhs(lat, y), x, dt))
+    g = jax.jit(lambda x, dt: I._STAGED[method](lambda y: model.rhs(lat, y), x, dt))
+    dt = jnp.asarray(0.05, jnp.float64)
+    a, b = rj.to_array(f(x0, dt)), rj.to_array(g(x0, dt))
+    np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+    assert float(jnp.max(jnp.abs(a - rj.to_array(x0)))) > 1e-3  # the step moved the state
+    assert [I.fuse_stages(rj.Lattice(s)) for s in [(512, 512), (64, 128), (128, 64), (4096,), (128,) * 3]] == \
+        [True, True, False, False, False]
+
+
 def test_progress_blocks_give_the_same_trajectory(x64):
     model, lat, x0 = smooth_problem()
     seen = []

@@ -34,6 +34,10 @@ CASES = [
     ("seed", (6, 6), 2, 2, "euler", "float64", (False, True)),    # a discrete map: r = k
     ("monograph", (10,), 5, 1, "rk4", "float64", (False,)),       # r = 4: a halo would wrap onto the tile
     ("rsvp", (16,), 4, 1, "ssprk3", "float32", (False,)),
+    # comb periods = tile, no halo: the blocks are written as the responses come (`_tiles._direct`)
+    ("rsvp", (16, 16), 8, 1, "ssprk3", "float64", (False, True)),  # r = 3, periods (8, 8)
+    ("rsvp", (8, 8, 8), 4, 1, "euler", "float64", (False,)),        # r = 1, periods (4, 4, 4)
+    ("rsvp", (8, 8), 8, 1, "ssprk3", "float32", (False,)),         # one tile: reach wraps around the lattice
 ]
 
 
