@@ -62,14 +62,13 @@ def _rk4(f, x, dt):
 _STEPPERS = {"euler": _euler, "heun": _heun, "ssprk3": _ssprk3, "rk4": _rk4}
 
 # The same methods with each stage's state materialised: the stages run as a `fori_loop`, whose
-# carry XLA cannot fuse through (on CPU it drops `optimization_barrier`s). In 1D and 3D, and in 2D
-# when the last axis is shorter than 128 cells, XLA CPU otherwise fuses the stencils of one stage
-# into every shifted read of the next and repeats that work: SSP-RK3 at 64³ took 0.78 s a step
-# fused and 0.053 s staged; at 64² 1.37 ms fused and 0.52 ms staged, and a vmapped batch of 64²
-# lattices 4.5x longer fused. On 2D lattices with a last axis of 128 or more, fusing across stages
-# is the faster of the two (128²: 1.0 vs 1.3 ms; 2048²: 0.21 vs 0.45 s). See `fuse_stages`.
-# Same arithmetic, in the same order, as the fused forms above; they agree to round-off (XLA may
-# contract or reorder the fused form's operations differently: 1 ulp seen).
+# carry XLA cannot fuse through (on CPU it drops `optimization_barrier`s). Fused, XLA CPU puts the
+# stencils of one stage into every shifted read of the next and repeats that work: SSP-RK3 at 64³
+# took 0.78 s a step fused and 0.053 s staged, at 64² 1.5 ms fused and 0.65 ms staged (a vmapped
+# batch of 64² lattices: 4.5x), RK4 at 512² 38 ms fused and 15 ms staged. Only SSP-RK3 on 2D
+# lattices with a last axis of 128 cells or more runs faster fused (512²: 11.3 vs 13.2 ms). See
+# `fuse_stages`. Same arithmetic, in the same order, as the fused forms above; they agree to
+# round-off (XLA may contract or reorder the fused form's operations differently: 1 ulp seen).
 _CONVEX_STAGES = {"heun": ((0.0, 1.0), (0.5, 0.5)), "ssprk3": ((0.0, 1.0), (0.75, 0.25), (1.0 / 3.0, 2.0 / 3.0))}
 
 
@@ -118,13 +117,14 @@ def stages(model: Model, method: str) -> int:
     return 1 if model.discrete else ORDER[method]
 
 
-def fuse_stages(lat: Lattice) -> bool:
+def fuse_stages(lat: Lattice, method: str) -> bool:
     """Whether a step fuses its Runge–Kutta stages or materialises each stage's state (`_STAGED`):
-    fused on 2D lattices whose last axis has at least 128 cells. Measured on XLA CPU (jax 0.10;
-    not on accelerators). In 2D the last axis decides, and a `vmap`ped batch of lattices (a
-    sweep) keeps it. In 3D a last axis of 128 or more made the two forms about equal (128³:
-    258 vs 256 ms), so 3D stays staged."""
-    return lat.ndim == 2 and lat.shape[-1] >= 128
+    fused only for SSP-RK3 on 2D lattices whose last axis has at least 128 cells, where it was
+    10–15 % faster. Measured on XLA CPU, jax 0.10, float32, 32² to 2048² (not on accelerators):
+    staged was 1.2–3x faster for RK4 everywhere, for SSP-RK3 below 128 cells and in 3D, and for
+    Heun from 128² up (fused Heun was faster at 32²–64², by 0.1–0.3 ms a step). A `vmap`ped batch
+    of lattices (a sweep) keeps the last axis, and the choice."""
+    return method == "ssprk3" and lat.ndim == 2 and lat.shape[-1] >= 128
 
 
 def step_fn(model: Model, lat: Lattice, x: State, dt, method: str = "ssprk3") -> State:
@@ -133,7 +133,7 @@ def step_fn(model: Model, lat: Lattice, x: State, dt, method: str = "ssprk3") ->
     if model.discrete:
         return model.map(lat, x)
     dt = jnp.asarray(dt, x.phi.dtype)
-    steppers = _STEPPERS if fuse_stages(lat) else _STAGED
+    steppers = _STEPPERS if fuse_stages(lat, method) else _STAGED
     return steppers[method](lambda y: model.rhs(lat, y), x, dt)
 
 

@@ -59,8 +59,9 @@ def test_fused_and_staged_steps_agree(x64, method):
     a, b = rj.to_array(f(x0, dt)), rj.to_array(g(x0, dt))
     np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
     assert float(jnp.max(jnp.abs(a - rj.to_array(x0)))) > 1e-3  # the step moved the state
-    assert [I.fuse_stages(rj.Lattice(s)) for s in [(512, 512), (64, 128), (128, 64), (4096,), (128,) * 3]] == \
-        [True, True, False, False, False]
+    cases = [((512, 512), "ssprk3"), ((64, 128), "ssprk3"), ((128, 64), "ssprk3"), ((4096,), "ssprk3"),
+             ((128,) * 3, "ssprk3"), ((512, 512), "rk4"), ((512, 512), "heun")]
+    assert [I.fuse_stages(rj.Lattice(s), m) for s, m in cases] == [True, True, False, False, False, False, False]
 
 
 def test_progress_blocks_give_the_same_trajectory(x64):
