@@ -121,9 +121,10 @@ def fuse_stages(lat: Lattice, method: str) -> bool:
     """Whether a step fuses its Runge–Kutta stages or materialises each stage's state (`_STAGED`):
     fused only for SSP-RK3 on 2D lattices whose last axis has at least 128 cells, where it was
     10–15 % faster. Measured on XLA CPU, jax 0.10, float32, 32² to 2048² (not on accelerators):
-    staged was 1.2–3x faster for RK4 everywhere, for SSP-RK3 below 128 cells and in 3D, and for
-    Heun from 128² up (fused Heun was faster at 32²–64², by 0.1–0.3 ms a step). A `vmap`ped batch
-    of lattices (a sweep) keeps the last axis, and the choice."""
+    staged was 1.2–3x faster for RK4 everywhere and for SSP-RK3 below 128 cells and in 3D. For
+    Heun the two were within noise from 128² up (staged 0.73–1.05x the fused time over repeated
+    runs); fused Heun was faster at 32²–64², by 0.05–0.3 ms a step. A `vmap`ped batch of
+    lattices (a sweep) keeps the last axis, and the choice."""
     return method == "ssprk3" and lat.ndim == 2 and lat.shape[-1] >= 128
 
 
