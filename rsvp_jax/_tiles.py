@@ -168,16 +168,20 @@ def _comb_tangent(i, C, periods, shape, dtype):
     return mask.astype(dtype)
 
 
+def _linearised(model, lat, x, dt, steps, method, periods):
+    """(the k-step map linearised at x, comb tangent number i → its array, the number of tangents)."""
+    _, lin = jax.linearize(step_map(model, lat, dt, steps, method), x)
+    tangent = functools.partial(_comb_tangent, C=lat.channels, periods=tuple(periods), shape=lat.shape, dtype=x.dtype)
+    return lin, tangent, lat.channels * math.prod(periods)
+
+
 def comb_responses(model, lat, x, dt, steps, method, periods):
     """Y[i] = J_F(x) · e_i for every comb tangent e_i: shape (C·Πs, C, *N). Traceable.
 
     The primal is linearised once; the tangents run one at a time in a `fori_loop` (on CPU a
     `vmap`ped or `scan`ned batch of lattice-wide JVPs is slower per tangent).
     """
-    F = step_map(model, lat, dt, steps, method)
-    _, lin = jax.linearize(F, x)
-    n_dirs = lat.channels * math.prod(periods)
-    tangent = functools.partial(_comb_tangent, C=lat.channels, periods=periods, shape=lat.shape, dtype=x.dtype)
+    lin, tangent, n_dirs = _linearised(model, lat, x, dt, steps, method, periods)
     body = lambda i, Y: Y.at[i].set(lin(tangent(i)))  # noqa: E731
     return jax.lax.fori_loop(0, n_dirs, body, jnp.zeros((n_dirs,) + x.shape, x.dtype))
 
@@ -222,11 +226,9 @@ def _direct(model, lat, x, dt, steps, method, b, r):
     writing transposed blocks and transposing them at the end was slower.)
     """
     D, C = lat.ndim, lat.channels
-    F = step_map(model, lat, dt, steps, method)
-    _, lin = jax.linearize(F, x)
-    n_dirs, n_cells = C * math.prod(b), math.prod(b)
+    lin, tangent, n_dirs = _linearised(model, lat, x, dt, steps, method, b)
+    n_cells = math.prod(b)
     g = _group_size(n_dirs, x.dtype.itemsize)
-    tangent = functools.partial(_comb_tangent, C=C, periods=tuple(b), shape=lat.shape, dtype=x.dtype)
     # keep[c, p]: output cell p of a tile is within reach r of input cell c of the same tile (the
     # only perturbed cell within reach of p; further entries belong to neighbouring tiles' columns).
     cells = np.stack(np.meshgrid(*[np.arange(bd) for bd in b], indexing="ij"), -1).reshape(-1, D)
