@@ -7,7 +7,7 @@ Each function takes plain arrays / the dicts of `llm_spectra` and returns a matp
 from __future__ import annotations
 
 import numpy as np
-from rsvp_jax.plots import _plt
+from rsvp_jax.plots import pyplot as _plt
 
 
 def _short(text: str, n: int = 12) -> str:

@@ -18,7 +18,7 @@ Each figure is compared with a baseline measured in the same run, on the same fi
   15-minute / 8 GB budget; and, for scale, one token's matrix-free Lanczos on the same prompt.
 
 Warm-up / compile times are reported apart; timings are medians of repeats with min and max
-(`rsvp_jax.bench._timing.measure`); `os.getloadavg()` is recorded with every measurement —
+(`rsvp_jax.bench.timing.measure`); `os.getloadavg()` is recorded with every measurement —
 on a shared machine compare only ratios measured in the same run. `--quick` uses fewer repeats
 and a 64-token long prompt.
 """
@@ -93,7 +93,7 @@ def bench_load(repeats: int) -> dict:
     import transformers
 
     import llm_bridge as lb
-    from rsvp_jax.bench._timing import measure
+    from rsvp_jax.bench.timing import measure
 
     path = Path(lb.load("smollm2").source)
 
@@ -116,7 +116,7 @@ def bench_forward(m, reference, repeats: int) -> dict:
     import numpy as np
     import torch
 
-    from rsvp_jax.bench._timing import measure
+    from rsvp_jax.bench.timing import measure
 
     out = {}
     for name, text in PROMPTS.items():
@@ -267,7 +267,7 @@ def run(quick: bool = False) -> dict:
     import transformers
 
     import llm_bridge as lb
-    from rsvp_jax.bench._timing import machine
+    from rsvp_jax.bench.timing import machine
 
     repeats = 1 if quick else 5
     result = {"quick": quick, "machine": machine() | {"torch": torch.__version__, "transformers": transformers.__version__,

@@ -38,7 +38,8 @@ import numpy as np
 
 from . import spectra
 from .errors import ConfigError
-from .plots_compare import FIGURES, plot_distributions, plot_energy, plot_profiles, plot_spectra
+from .plots import COMPARE_FIGURES as FIGURES
+from .plots import plot_distributions, plot_energy, plot_profiles, plot_spectra
 
 #: Group key → legend label, in the order of the table's columns.
 GROUPS = {

@@ -20,8 +20,8 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from ._lattice import Lattice
-from ._state import State
+from .lattice import Lattice
+from .state import State
 from .errors import ConfigError
 
 AXES = ("x", "y", "z")
@@ -165,7 +165,7 @@ def load_trajectory(path):
 
     A file without the layout `trajectory_dataset` writes is a one-line `ConfigError`.
     """
-    from ._integrate import Trajectory
+    from .integrate import Trajectory
 
     ds = open_dataset(path)
     missing = [k for k in ("phi", "v", "S", "time") if k not in ds.variables]

@@ -11,7 +11,7 @@ from PIL import Image
 import rsvp_jax as rj
 from rsvp_jax import animate
 from rsvp_jax.jacobian import LABELS, TileEvolution
-from rsvp_jax.plots_jacobian import LABEL_COLOURS
+from rsvp_jax.plots import LABEL_COLOURS
 from cli_helpers import run_cli
 
 

@@ -11,9 +11,9 @@ from compare_helpers import (TINY_JACOBIAN, assert_figures_as_announced, assert_
 
 from rsvp_jax import compare
 from rsvp_jax.cli import build_parser, main
-from rsvp_jax.cli._report import links
+from rsvp_jax.runs.report import links
 from rsvp_jax.errors import ConfigError
-from rsvp_jax.plots_compare import pixel_size
+from rsvp_jax.plots import pixel_size
 
 FIGURES = ["spectra.png", "energy.png", "ranks.png", "profiles.png"]
 

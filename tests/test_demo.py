@@ -11,7 +11,7 @@ import pytest
 from compare_helpers import assert_figures_as_announced, assert_numbers_are_the_data, png_size, run_cli, tiny_llm_folder
 
 from rsvp_jax.cli import build_parser, demo
-from rsvp_jax.cli._report import links
+from rsvp_jax.runs.report import links
 
 STEPS = ("simulate", "jacobian", "llm", "compare")
 
@@ -90,7 +90,7 @@ def test_demo_quick_as_a_user_runs_it(tmp_path, capsys):
 
 
 def test_report_renders_every_block_with_relative_links(tmp_path):
-    from rsvp_jax.cli import _report
+    from rsvp_jax.runs import report as _report
 
     blocks = [("h2", "a `step`"), ("p", "x < y & z"), ("img", "a/fig.png", "a figure"), ("files", ["a/data.nc"]),
               ("table", "| | A |\n|---|---|\n| row | 1 |\n")]

@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent("""
     code = main(sys.argv[2:] + ["--out", out + "/sweep"])  # JAX_COORDINATOR_ADDRESS etc.: joins the other process
 
     import rsvp_jax as rj
-    from rsvp_jax._sharding import to_host
+    from rsvp_jax.sweeps import to_host
     lat = rj.Lattice(LATTICE)
     x = rj.initial_state(lat, "noise", seed=3, dtype="float64")
     y = to_host(rj.sharded_rollout(rj.preset("rsvp"), lat, x, 0.05, 20, method="euler"))
@@ -128,7 +128,7 @@ def test_two_process_lattice_equals_single_process(runs):
 
 
 def test_settings_come_from_arguments_or_the_environment(monkeypatch):
-    from rsvp_jax import _distributed as dist
+    from rsvp_jax.sweeps import _distributed as dist
     from rsvp_jax.errors import ConfigError
 
     for key in (*dist.ENV.values(), "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"):

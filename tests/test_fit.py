@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import rsvp_jax as rj
-from rsvp_jax import _fit_problem as fp
+from rsvp_jax.calibration import _problem as fp
 
 DT, STEPS, EVERY, METHOD = 0.1, 40, 10, "euler"
 NAMES = ("gamma", "D_S", "nu")

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 
 import rsvp_jax as rj
-from rsvp_jax import _fit_problem as fp
+from rsvp_jax.calibration import _problem as fp
 
 STEPS = 2000
 

@@ -50,18 +50,18 @@ def test_simulate_equals_repeated_step(x64, method):
 @pytest.mark.parametrize("method", rj.METHODS)
 def test_fused_and_staged_steps_agree(x64, method):
     """`step` picks the fused or the staged form by the lattice (`fuse_stages`); both are the same method."""
-    from rsvp_jax import _integrate as I
+    from rsvp_jax.integrate import fuse_stages, rk_step
 
     model, lat, x0 = smooth_problem()
-    f = jax.jit(lambda x, dt: I._STEPPERS[method](lambda y: model.rhs(lat, y), x, dt))
-    g = jax.jit(lambda x, dt: I._STAGED[method](lambda y: model.rhs(lat, y), x, dt))
+    f = jax.jit(lambda x, dt: rk_step(method, lambda y: model.rhs(lat, y), x, dt, staged=False))
+    g = jax.jit(lambda x, dt: rk_step(method, lambda y: model.rhs(lat, y), x, dt, staged=True))
     dt = jnp.asarray(0.05, jnp.float64)
     a, b = rj.to_array(f(x0, dt)), rj.to_array(g(x0, dt))
     np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
     assert float(jnp.max(jnp.abs(a - rj.to_array(x0)))) > 1e-3  # the step moved the state
     cases = [((512, 512), "ssprk3"), ((64, 128), "ssprk3"), ((128, 64), "ssprk3"), ((4096,), "ssprk3"),
              ((128,) * 3, "ssprk3"), ((512, 512), "rk4"), ((512, 512), "heun")]
-    assert [I.fuse_stages(rj.Lattice(s), m) for s, m in cases] == [True, True, False, False, False, False, False]
+    assert [fuse_stages(rj.Lattice(s), m) for s, m in cases] == [True, True, False, False, False, False, False]
 
 
 def test_progress_blocks_give_the_same_trajectory(x64):

@@ -7,7 +7,7 @@ import pytest
 
 import rsvp_jax as rj
 from rsvp_jax.jacobian import seed_prototype
-from rsvp_jax._seed_prototype import seed_compute_jacobian
+from rsvp_jax.jacobian._seed import seed_compute_jacobian
 
 
 def test_exact_jacobian_is_the_closed_form():
@@ -72,7 +72,7 @@ def test_the_seed_code_as_written_does_not_run():
 
 def test_prototype_figure(tmp_path):
     from rsvp_jax.io import write_figure
-    from rsvp_jax.plots_jacobian import plot_seed_prototype
+    from rsvp_jax.plots import plot_seed_prototype
 
     write_figure(plot_seed_prototype(seed_prototype()), tmp_path / "seed.png")
     assert (tmp_path / "seed.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rsvp_jax as rj
-from rsvp_jax import _lattice as L
+from rsvp_jax import lattice as L
 
 TWO_PI = 2 * np.pi
 

@@ -110,12 +110,12 @@ def test_scalar_bump_states(x64):
 @pytest.fixture(params=["lapacke", "scipy"])
 def eig_route(request, monkeypatch):
     """The Gram route's two eigen-solvers: LAPACKE through ctypes (threaded) and SciPy (serial)."""
-    from rsvp_jax import _modes
+    from rsvp_jax.linalg import _blocks
 
     if request.param == "lapacke":
-        assert _modes.lapacke() is not None, "SciPy's OpenBLAS LAPACKE was not found"
+        assert _blocks.lapacke() is not None, "SciPy's OpenBLAS LAPACKE was not found"
     else:
-        monkeypatch.setattr(_modes, "lapacke", lambda: None)
+        monkeypatch.setattr(_blocks, "lapacke", lambda: None)
     return request.param
 
 
@@ -130,12 +130,12 @@ def test_tile_svd_matches_numpy_and_is_signed(x64, eig_route, method, m, n):
     svd = tile_svd(J, k=2, chunk=4, method=method)
     s_np = np.linalg.svd(J, compute_uv=False)
     np.testing.assert_allclose(np.asarray(svd.sigma), s_np, rtol=1e-9, atol=0)
-    U, V = np.asarray(svd.U), np.asarray(svd.V)
-    np.testing.assert_allclose(np.einsum("...mn,...nk->...mk", J, V), U * s_np[..., None, :2], atol=1e-9)
-    np.testing.assert_allclose(np.einsum("...nk,...nk->...k", V, V), 1.0, atol=1e-9)
-    top = np.take_along_axis(V, np.argmax(np.abs(V), axis=-2)[..., None, :], axis=-2)
+    U, V = np.asarray(svd.U), np.asarray(svd.V)  # rows: (..., k, m), (..., k, n)
+    np.testing.assert_allclose(np.einsum("...mn,...kn->...km", J, V), U * s_np[..., :2, None], atol=1e-9)
+    np.testing.assert_allclose(np.einsum("...kn,...kn->...k", V, V), 1.0, atol=1e-9)
+    top = np.take_along_axis(V, np.argmax(np.abs(V), axis=-1)[..., None], axis=-1)
     assert np.all(top > 0)  # the largest entry of each input direction is positive
-    assert tile_svd(J, k=0, method=method).U.shape == (2, 3, m, 0)
+    assert tile_svd(J, k=0, method=method).U.shape == (2, 3, 0, m)
 
 
 def test_tile_svd_repeated_top_values_give_orthonormal_pairs(x64, eig_route):
@@ -145,11 +145,11 @@ def test_tile_svd_repeated_top_values_give_orthonormal_pairs(x64, eig_route):
     s = np.array([3.0, 3.0, 3.0, 2.0, 1.0, 1.0])
     J = np.stack([Qa @ np.diag(s) @ Qb.T] * 5)  # 5 blocks, chunk 2: three chunks over the workers
     svd = tile_svd(J, k=2, chunk=2)
-    V, U = np.asarray(svd.V), np.asarray(svd.U)
+    V, U = np.asarray(svd.V), np.asarray(svd.U)  # rows: (5, 2, 6)
     np.testing.assert_allclose(np.asarray(svd.sigma), np.broadcast_to(s, (5, 6)), rtol=1e-12)
-    np.testing.assert_allclose(np.einsum("bnk,bnj->bkj", V, V), np.broadcast_to(np.eye(2), (5, 2, 2)), atol=1e-12)
-    np.testing.assert_allclose(J @ V, 3.0 * U, atol=1e-12)
-    np.testing.assert_allclose(np.linalg.norm(Qa[:, :3].T @ U, axis=1), 1.0, atol=1e-12)  # U in the top space
+    np.testing.assert_allclose(np.einsum("bkn,bjn->bkj", V, V), np.broadcast_to(np.eye(2), (5, 2, 2)), atol=1e-12)
+    np.testing.assert_allclose(np.einsum("bmn,bkn->bkm", J, V), 3.0 * U, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(np.einsum("mi,bkm->bki", Qa[:, :3], U), axis=-1), 1.0, atol=1e-12)  # U in the top space
 
 
 def test_tile_svd_float32_blocks_keep_their_dtype():
@@ -162,7 +162,7 @@ def test_match_modes_recovers_a_permutation():
     Q = np.linalg.qr(np.random.default_rng(1).standard_normal((10, 4)))[0]
     perm = np.array([2, 0, 3, 1])
     later = Q[:, perm] * np.array([1, -1, 1, -1])  # reordered, some flipped
-    match, overlap = match_modes(Q[None], later[None])
+    match, overlap = match_modes(Q.T[None], later.T[None])  # modes as rows
     np.testing.assert_array_equal(match[0], np.argsort(perm))
     np.testing.assert_allclose(overlap[0], 1.0, atol=1e-12)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import rsvp_jax as rj
-from rsvp_jax._sweep import auto_batch_size, grid_points
+from rsvp_jax.sweeps import auto_batch_size, grid_points
 
 LAT = rj.Lattice((16, 16))
 # One configuration (lattice, steps, save_every, method, batch size) for most tests: one compilation.
@@ -122,8 +122,8 @@ def test_auto_batch_size_fits_memory_and_the_devices():
 
 def test_tile_spectrum_summaries_per_point():
     from rsvp_jax import spectra
-    from rsvp_jax._sweep_summaries import TileSpectrum
-    from rsvp_jax._tiles import tile_jacobians
+    from rsvp_jax.sweeps import TileSpectrum
+    from rsvp_jax.jacobian import tile_jacobians
 
     model, x0 = rj.preset("rsvp"), rj.initial_state(LAT, "blobs", seed=0)
     hook = TileSpectrum(dt=0.05, tile=4, method="euler")
@@ -138,7 +138,7 @@ def test_tile_spectrum_summaries_per_point():
 
 
 def test_a_batch_out_of_memory_is_halved_and_retried(monkeypatch):
-    import rsvp_jax._sweep as sw
+    import rsvp_jax.sweeps._run as sw
 
     real, sizes = sw._run_batch, []
 

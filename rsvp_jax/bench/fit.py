@@ -50,7 +50,7 @@ def worker(cfg: dict, checkpoint_every: int) -> dict:
     import jax
 
     import rsvp_jax as rj
-    from rsvp_jax import _fit_problem as fp
+    from .. import calibration as fp
 
     lat = rj.Lattice(tuple(cfg["shape"]))
     truth = rj.preset("rsvp")
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
         return 0
     result = run(args.quick)
     if args.out:
-        from rsvp_jax.io import write_json
+        from ..io import write_json
 
         write_json(args.out, result)
     for v in result["variants"]:

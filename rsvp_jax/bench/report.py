@@ -107,9 +107,9 @@ def markdown(rows: list[dict], results: dict) -> str:
 
 def figure(rows: list[dict], results: dict):
     """Left: solver throughput against size with the bandwidth ceiling; right: every ratio."""
-    from ..plots import _plt
+    from ..plots import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.5), constrained_layout=True)
     thr = [t for t in results.get("solver", {}).get("throughput", [])
            if t["dtype"] == "float32" and t["method"] == "ssprk3" and len(t["shape"]) == 2]

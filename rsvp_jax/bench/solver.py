@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from ._timing import machine, measure
+from .timing import machine, measure
 
 WORDS_PER_STEP = {"euler": 2, "heun": 5, "ssprk3": 8, "rk4": 13}  # × C words per cell
 

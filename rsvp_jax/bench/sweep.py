@@ -116,7 +116,7 @@ def _in_subprocess(n_devices: int, quick: bool) -> dict:
 
 def run(quick: bool = False, device_counts=(1, 2, 4, 8)) -> dict:
     """Both measurements; returns a JSON-able dict (see the module docstring)."""
-    from ._timing import machine
+    from .timing import machine
 
     cfg = _config(quick)
     out = {"benchmark": "sweep", "quick": quick, "config": cfg, "machine": machine(), "cpus": os.cpu_count(),
@@ -138,9 +138,9 @@ def run(quick: bool = False, device_counts=(1, 2, 4, 8)) -> dict:
 
 def plot(result: dict, path) -> None:
     from .. import io
-    from ..plots import _plt
+    from ..plots import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
     bl = result["batched_vs_loop"]
     a.bar(["loop of simulate", "rj.sweep"], [bl["loop"]["points_per_s"], bl["batched"]["points_per_s"]], color=["grey", "C0"])

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from ._timing import machine, measure, peak_rss_mb
+from .timing import machine, measure, peak_rss_mb
 
 EPS = 1e-5
 
@@ -61,7 +61,7 @@ def exact(cfg, dtype: str) -> tuple[dict, object]:
     import jax
 
     import rsvp_jax as rj
-    from rsvp_jax.jacobian import tile_svd
+    from ..jacobian import tile_svd
 
     lat, model, x = _problem(cfg, dtype)
     phases, out = [], {}
@@ -123,7 +123,7 @@ def check_numpy_step(cfg) -> float:
     import jax
 
     import rsvp_jax as rj
-    from rsvp_jax.jacobian import step_map
+    from ..jacobian import step_map
 
     with jax.enable_x64(True):
         lat, model, x = _problem(cfg, "float64")
@@ -167,7 +167,7 @@ def fd_tile_coloured(cfg, a, model, radius) -> tuple[dict, np.ndarray]:
 def fd_comb_coloured(cfg, a, model, radius) -> tuple[dict, np.ndarray]:
     """Central differences with the exact path's CPR colouring, and the same block extraction."""
     import rsvp_jax as rj
-    from rsvp_jax._tiles import _axis_tables, comb_periods
+    from ..jacobian import colour_tables, comb_periods
 
     F = _numpy_map(model, cfg)
     C, shape, b = a.shape[0], a.shape[1:], cfg["tile"]
@@ -182,7 +182,7 @@ def fd_comb_coloured(cfg, a, model, radius) -> tuple[dict, np.ndarray]:
             Y[(ci, *colour)] = _fd_column(F, a, mask, EPS)
             evals += 2
     for d in range(D):  # the extraction of `_tiles._coloured`, in NumPy
-        _, colour, mask = _axis_tables(shape[d], b, periods[d], radius, False)
+        _, colour, mask = colour_tables(shape[d], b, periods[d], radius, False)
         n, Q = colour.shape
         sp = 2 + D + 2 * d
         Y = Y.reshape(Y.shape[:sp] + (n, b) + Y.shape[sp + 1:])
@@ -207,7 +207,7 @@ def run(quick: bool = False) -> dict:
     import jax
 
     import rsvp_jax as rj
-    from rsvp_jax.jacobian import halo_radius
+    from ..jacobian import halo_radius
 
     cfg = config(quick)
     result = {"config": cfg, "machine": machine(), "load_average_before": os.getloadavg()}

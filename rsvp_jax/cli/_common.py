@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..runs import Timer, say  # noqa: F401  (what every subcommand prints with)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -65,8 +65,8 @@ def _convert(text: str, like, what: str):
 
 def add_model_args(p, *, steps: int | None = 1000, dt: float = 0.05, shape: str = "64,64") -> None:
     """--preset, --shape, --spacing, --dt, [--steps], --method, --set, --init, --seed, --dtype."""
-    from .._integrate import METHODS
-    from .._state import DTYPES, INITIAL_KINDS
+    from ..integrate import METHODS
+    from ..state import DTYPES, INITIAL_KINDS
 
     g = p.add_argument_group("model and lattice")
     g.add_argument("--preset", default="rsvp", help="equation set (see --list-presets); default rsvp")
@@ -102,8 +102,8 @@ def setup_dtype(dtype: str) -> None:
 
 def model_from_args(args):
     """(model, lattice, initial state) from the `add_model_args` flags; bad values raise ConfigError."""
-    from .._lattice import Lattice
-    from .._state import initial_state
+    from ..lattice import Lattice
+    from ..state import initial_state
     from ..models import preset
 
     setup_dtype(args.dtype)
@@ -115,21 +115,11 @@ def model_from_args(args):
     return model, lat, x0
 
 
-def out_dir(path) -> Path:
+def out_dir(path, create: bool = True) -> Path:
+    """The output folder `--out` names; made now unless `create=False` (then on the first write)."""
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-class Timer:
-    def __init__(self):
-        self.t0 = time.perf_counter()
-
-    def __call__(self) -> float:
-        return round(time.perf_counter() - self.t0, 3)
-
-
-def say(*parts) -> None:
-    print(*parts, flush=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import Timer, out_dir, say
+from ._common import Timer, say
 from .llm_jacobian import DEFAULT_PROMPT
 
 #: The RSVP side `rsvp compare` computes when none is given: the defaults of `rsvp jacobian` with a
@@ -45,6 +45,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from .. import compare as cmp
+    from ..io import write_json
+    from ..runs import compare_to_folder
 
     timer = Timer()
     # Read what is given first, so that a bad folder fails before any computing.
@@ -65,8 +67,6 @@ def run(args) -> int:
         llm, sources["llm"] = cmp.spectra_from_llm_dataset(out / "llm"), "llm"
     summary = compare_to_folder(llm, rsvp, out, sources=sources, files=files)
     summary["seconds_total"] = timer()
-    from ..io import write_json
-
     write_json(out / "summary.json", summary)
     say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/ ({summary['seconds_total']:.1f} s)")
     return 0
@@ -74,10 +74,10 @@ def run(args) -> int:
 
 def rsvp_to_folder(out, *, quick: bool = False, progress: bool = True) -> dict:
     """The RSVP side on its default (`RSVP_DEFAULTS`): `rsvp jacobian` with a short `--evolve`."""
-    from .._lattice import Lattice
-    from .._state import initial_state
+    from ..lattice import Lattice
     from ..models import preset
-    from .jacobian import jacobian_to_folder
+    from ..runs import jacobian_to_folder
+    from ..state import initial_state
 
     d = RSVP_DEFAULTS[bool(quick)]
     lat = Lattice(d["shape"])
@@ -94,58 +94,3 @@ def llm_to_folder(out, model: str = "smollm2", prompt: str = DEFAULT_PROMPT) -> 
 
     say(f"computing the LLM side into {out}/ (rsvp llm-jacobian --model {model})")
     return llm_jacobian_to_folder(model, prompt, out)
-
-
-def compare_to_folder(llm, rsvp, out, *, sources: dict | None = None, files=()) -> dict:
-    """Compare two `rsvp_jax.compare` spectra, write the figures and `comparison.md` into `out`,
-    print the headline numbers, and return the summary (the caller writes `summary.json`).
-
-    `sources` {llm, rsvp}: where each side came from (folders, relative to `out` where computed);
-    `files`: files already written into `out` by the caller, listed first in the summary.
-    """
-    from .. import compare as cmp, io
-    from ..plots_compare import pixel_size
-
-    t = Timer()
-    result = cmp.compare(llm, rsvp)
-    table = cmp.markdown_table(result)
-    figures = {name: fn(result) for name, (fn, _) in cmp.FIGURES.items()}
-    out = out_dir(out)
-    for name, fig in figures.items():
-        io.write_figure(fig, out / name)
-    with io.atomic_path(out / "comparison.md") as tmp:
-        tmp.write_text(comparison_markdown(result, table, sources or {}))
-    _headline(result)
-    return {
-        "command": "compare", "sources": sources or {},
-        **{k: result[k] for k in ("groups", "llm", "rsvp", "table", "spectra", "energy", "leading",
-                                 "distributions", "profiles")},
-        "figures": {name: {"pixels": list(pixel_size(name)), "data": list(keys)}
-                    for name, (_, keys) in cmp.FIGURES.items()},
-        "table_markdown": table, "files": [*files, *figures, "comparison.md"], "seconds_compare": t(),
-    }
-
-
-def comparison_markdown(result: dict, table: str, sources: dict) -> str:
-    """`comparison.md`: the table, what its columns are, and the figures (relative links)."""
-    from ..plots_compare import FIGURES
-
-    llm, rsvp = result.get("llm") or {}, result.get("rsvp") or {}
-    lines = ["# LLM and RSVP Jacobian spectra", ""]
-    if llm:
-        lines.append(f"- LLM: `{Path(str(llm.get('model', ''))).name}` ({llm.get('family', '')}), prompt "
-                     f"{llm.get('prompt', '')!r}, from `{sources.get('llm', '')}`")
-    if rsvp:
-        lines.append(f"- RSVP: preset `{rsvp.get('preset', '')}` on {rsvp.get('shape')} cells, tiles {rsvp.get('tile')}, "
-                     f"{rsvp.get('steps')} step(s) of dt = {rsvp.get('dt')}, from `{sources.get('rsvp', '')}`")
-    lines += ["", "Each map of n singular values is compared through its ranks divided by n (1: every direction "
-              "kept; 1/n: one). Cells: mean over the maps, (min–max) where they differ.", "", table]
-    lines += [f"![{name}]({name})" for name in FIGURES]
-    return "\n".join(lines) + "\n"
-
-
-def _headline(result: dict) -> None:
-    """One line per rank: its mean / n in each group."""
-    for row in ("effective_rank/n", "stable_rank/n", "k90/n"):
-        cells = [f"{result['groups'][g]['label']} {v[row]['mean']:.3g}" for g, v in result["table"].items() if row in v]
-        say(f"  {row.replace('_', ' ')}: " + "; ".join(cells))

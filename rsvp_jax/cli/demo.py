@@ -45,11 +45,10 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from .. import io
-    from .._lattice import Lattice
-    from .._state import initial_state
+    from ..lattice import Lattice
     from ..models import preset
-    from .jacobian import jacobian_to_folder
-    from .simulate import simulate_to_folder
+    from ..runs import jacobian_to_folder, report, simulate_to_folder
+    from ..state import initial_state
 
     timer, seconds = Timer(), {}
     out = out_dir(args.out)
@@ -62,7 +61,6 @@ def run(args) -> int:
     sim = simulate_to_folder(model, lat, x0, DT, size["steps"], size["steps"] // 20, "ssprk3", out / "simulate",
                              animate="gif")
     _, _, traj, _ = io.load_trajectory(out / "simulate" / "trajectory.nc")
-    io.write_json(out / "simulate" / "summary.json", sim)
     seconds["simulate"] = t()
 
     say("[2/4] tile Jacobians of the run")
@@ -83,16 +81,14 @@ def run(args) -> int:
     cmp = _compare(out, skipped)
     seconds["compare"] = t()
 
-    from . import _report
-
     files = [f"{step}/{f}" for step, s in (("simulate", sim), ("jacobian", jac), ("llm", llm), ("compare", cmp))
              if s is not None for f in (*s["files"], "summary.json")]
     title = "rsvp demo: an RSVP lattice and a language model, through their Jacobians"
     blocks = report_blocks(sim, jac, llm, skipped, cmp, args.llm_model)
     with io.atomic_path(out / "report.md") as tmp:
-        tmp.write_text(_report.markdown(title, blocks))
+        tmp.write_text(report.markdown(title, blocks))
     with io.atomic_path(out / "report.html") as tmp:
-        tmp.write_text(_report.page(title, blocks))
+        tmp.write_text(report.page(title, blocks))
     files += ["report.md", "report.html"]
     summary = {"command": "demo", "quick": bool(args.quick), "simulation": sim, "jacobian": jac,
                "llm": llm if llm is not None else {"skipped": True, "reason": skipped},
@@ -115,8 +111,9 @@ def _llm(model, out):
 
 
 def _compare(out, skipped):
-    from .. import compare as cmp, io
-    from .compare import compare_to_folder
+    from .. import compare as cmp
+    from .. import io
+    from ..runs import compare_to_folder
 
     rsvp = cmp.spectra_from_jacobian_dataset(out / "jacobian")
     llm = None if skipped else cmp.spectra_from_llm_dataset(out / "llm")

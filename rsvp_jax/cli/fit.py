@@ -79,39 +79,19 @@ def register(sub) -> None:
 def load_observations(args):
     """(truth model, lattice, trajectory, dt, method, source): from --observations, or a fresh twin
     run (then also written to `--out`/observations.nc)."""
-    import jax
-
-    from .. import io
-    from .._integrate import check_method, simulate
+    from ..runs import observations_from_file, twin_observations
     from ._common import model_from_args
 
     if args.observations:
-        model, lat, traj, attrs = io.load_trajectory(args.observations)
-        model.check_lattice(lat)
-        if len(traj) < 2:
-            raise ConfigError(f"file {args.observations!r} holds {len(traj)} snapshot(s); a fit needs the initial state and at least one more")
-        if int(traj.steps[0]) != 0:
-            raise ConfigError(f"file {args.observations!r} starts at step {int(traj.steps[0])}; a fit needs the initial state (step 0)")
-        dt = args.dt if args.dt is not None else attrs.get("dt", 1.0 if model.discrete else None)
-        if dt is None:
-            raise ConfigError(f"file {args.observations!r} records no dt; pass --dt")
-        method = args.method or str(attrs.get("method", "ssprk3"))
-        check_method(method)
-        traj = jax.tree.map(lambda a: a.astype(args.dtype) if a.dtype.kind == "f" else a, traj)
-        return model, lat, traj, float(dt), method, str(args.observations)
-
+        model, lat, traj, dt, method = observations_from_file(args.observations, dtype=args.dtype, dt=args.dt,
+                                                              method=args.method)
+        return model, lat, traj, dt, method, str(args.observations)
     args.spacing = 1.0
     model, lat, x0 = model_from_args(args)
     dt = args.dt if args.dt is not None else TWIN["dt"]
-    method = args.method or "ssprk3"
-    check_method(method)
-    if args.steps < 1 or args.save_every < 1 or args.steps % args.save_every:
-        raise ConfigError(f"--steps {args.steps} must be a positive multiple of --save-every {args.save_every}")
     out = out_dir(args.out)
-    say(f"twin experiment: simulating {model.name} on {'x'.join(map(str, lat.shape))} cells, {args.steps} steps of dt={dt:g}")
-    traj = simulate(model, lat, x0, dt, args.steps, save_every=args.save_every, method=method)
-    io.save_trajectory(out / "observations.nc", traj, model, lat, dt, method)
-    return model, lat, traj, float(dt), method, "twin"
+    traj = twin_observations(model, lat, x0, dt, args.steps, args.save_every, args.method or "ssprk3", out)
+    return model, lat, traj, float(dt), args.method or "ssprk3", "twin"
 
 
 def starting_model(truth, names, args):
@@ -140,12 +120,7 @@ def _names(text):
 
 
 def run(args) -> int:
-    import numpy as np
-
-    from .. import io
-    from .._fit import fit
-    from .._fit_problem import add_noise
-    from .._sensitivity import sensitivity
+    from ..runs import fit_to_folder
     from ._common import setup_dtype
 
     timer = Timer()
@@ -160,87 +135,14 @@ def run(args) -> int:
     if unknown:
         raise ConfigError(f"--fit {unknown[0]!r}: preset {truth.name!r} has no such parameter; "
                           f"its parameters are {', '.join(truth.param_names())}")
-    fields = _names(args.fields)
     if args.noise < 0:
         raise ConfigError(f"--noise {args.noise} is invalid; it must be >= 0")
-    if args.noise > 0:
-        traj = add_noise(traj, args.noise, seed=args.noise_seed, fields=fields)
     start = starting_model(truth, names, args)
-    x0 = x0_file = jax_first(traj)
-    if fit_initial:  # start the fitted initial fields from their spatial mean: no peeking at the answer
-        import dataclasses
-
-        import jax.numpy as jnp
-
-        x0 = dataclasses.replace(x0, **{f: jnp.broadcast_to(jnp.mean(getattr(x0, f), axis=tuple(range(-lat.ndim, 0)), keepdims=True),
-                                                           getattr(x0, f).shape) for f in fit_initial})
-        traj = traj[1:]
-    say(f"fitting {', '.join(names + tuple(f'initial {f}' for f in fit_initial))} of {truth.name} to {len(traj)} snapshots "
-        f"({source}) with {args.optimizer}"
-        + (": start " + ", ".join(f"{n}={float(getattr(start, n)):.6g}" for n in names) if names else ""))
-    result = fit(start, lat, traj, names, dt=dt, x0=x0, fit_initial=fit_initial, fields=fields, method=method,
-                 optimizer=args.optimizer, max_iter=args.max_iter, tol=args.tol, checkpoint_every=args.checkpoint_every,
-                 progress=not args.quiet)
-    summ = result.summary(truth=truth if names else None)
-    if "truth" in summ:
-        summ["file_params"] = summ.pop("truth")
-    if fit_initial:
-        summ["initial_relative_error"] = {f: float(np.linalg.norm(np.asarray(getattr(result.x0, f)) - np.asarray(getattr(x0_file, f)))
-                                                   / max(float(np.linalg.norm(np.asarray(getattr(x0_file, f)))), 1e-300))
-                                          for f in fit_initial}
-    say(f"{result.optimizer}: {result.reason} after {result.iterations} iterations ({result.seconds:.1f} s): loss {summ['loss_start']:.3e} -> {result.loss:.3e}; "
-        + ", ".join(f"{n}={v:.6g} (file {summ['file_params'][n]:.6g}, rel. diff {summ['relative_error'][n]:.1e})"
-                    for n, v in result.params.items()))
-
     out = out_dir(args.out)  # only now: bad input fails before anything is written
-    files = ["fit.nc", "params.json", "fit.png"]
-    sens = None
-    if names and not args.no_sensitivity:
-        sens = sensitivity(result.model, lat, traj, names, dt=dt, x0=result.x0, fields=fields, method=method,
-                           noise=args.noise or None, checkpoint_every=args.checkpoint_every)
-        io.write_figure(sens.plot(f"sensitivity at the fitted {truth.name} model"), out / "sensitivity.png")
-        files.append("sensitivity.png")
-        say(f"sensitivity: eigenvalues {np.array2string(sens.eigenvalues, precision=3)}, condition {sens.condition_number:.3g}"
-            + (", standard errors " + ", ".join(f"{n}={s:.2e}" for n, s in zip(names, sens.standard_errors))
-               if sens.standard_errors is not None else ""))
-    io.save_dataset(history_dataset(result, truth), out / "fit.nc")
-    io.write_json(out / "params.json", {"preset": truth.name, "params": result.model.params(), "fitted": list(names),
-                                        "fit_initial": list(fit_initial)})
-    io.write_figure(result.plot(truth=truth if names else None, title=f"rsvp fit: {truth.name}, {source}"), out / "fit.png")
-    if source == "twin":
-        files.insert(0, "observations.nc")
-    summary = {"command": "fit", "observations": source, "preset": truth.name, "shape": list(lat.shape), "dt": dt,
-               "method": method, "dtype": args.dtype, "fields": list(fields), "noise": args.noise, "start_from": args.start,
-               **summ, "files": files, "seconds_total": timer()}
-    if sens is not None:
-        summary["sensitivity"] = sens.summary()
-    io.write_json(out / "summary.json", summary)
-    say(f"wrote {', '.join(files)} and summary.json to {out}/")
+    summary = fit_to_folder(truth, start, lat, traj, names, out, dt=dt, method=method, source=source,
+                            fit_initial=fit_initial, fields=_names(args.fields), noise=args.noise,
+                            noise_seed=args.noise_seed, optimizer=args.optimizer, max_iter=args.max_iter, tol=args.tol,
+                            checkpoint_every=args.checkpoint_every, with_sensitivity=not args.no_sensitivity,
+                            progress=not args.quiet, dtype=args.dtype, meta={"start_from": args.start}, timer=timer)
+    say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/")
     return 0
-
-
-def jax_first(traj):
-    import jax
-
-    return jax.tree.map(lambda a: a[0], traj.states)
-
-
-def history_dataset(result, truth):
-    """The fit's history as an xarray Dataset: loss and each parameter over the iterations, the
-    fitted model as attributes, and any fitted initial field."""
-    import numpy as np
-    import xarray as xr
-
-    from ..io import AXES, model_attrs
-
-    data = {"loss": ("iteration", np.asarray(result.loss_history))}
-    for n, path in result.param_history.items():
-        data[f"param_{n}"] = ("iteration", np.asarray(path))
-    for f in result.fit_initial:
-        a = np.asarray(getattr(result.x0, f))
-        space = AXES[: a.ndim - (1 if f == "v" else 0)]
-        data[f"initial_{f}"] = ((("component",) if f == "v" else ()) + tuple(space), a)
-    attrs = {**model_attrs(result.model), "fitted": ",".join(result.names), "fit_initial": ",".join(result.fit_initial),
-             "optimizer": result.optimizer, "reason": result.reason, "converged": int(result.converged),
-             "format": "rsvp-jax fit 1"}
-    return xr.Dataset(data, coords={"iteration": np.arange(len(result.loss_history))}, attrs=attrs)

@@ -107,8 +107,8 @@ def llm_jacobian_to_folder(model, prompt: str, out, *, chat: bool = False, dtype
 
 def _run(lb, model, prompt, out, chat, dtype, layers, modes, top, max_tokens) -> dict:
     import numpy as np
-    from rsvp_jax import io
-    from rsvp_jax import spectra as rs
+    from .. import io
+    from .. import spectra as rs
 
     from llm_bridge import _plots
     from llm_bridge._dataset import spectra_dataset

@@ -51,7 +51,7 @@ def register(sub) -> None:
 
 def parse_axis(item: str, model) -> tuple[str, np.ndarray]:
     """'gamma=0.05:0.5:8' → ('gamma', 8 values); see the module docstring for the forms."""
-    from .._sweep_result import SEED, check_names
+    from ..sweeps import SEED, check_names
 
     if "=" not in item:
         raise ConfigError(f"--param {item!r} is not NAME=SPEC (e.g. gamma=0.05:0.5:8 or nu=0.01,0.1)")
@@ -114,7 +114,7 @@ def run(args) -> int:
     if args.list_presets:
         list_presets()
         return 0
-    from .. import _distributed as dist
+    from .. import sweeps as dist
 
     dist.initialize(args.coordinator, args.num_processes, args.process_id)  # before any JAX computation
     timer = Timer()
@@ -126,7 +126,7 @@ def run(args) -> int:
         raise ConfigError(f"--tile-spectrum {args.tile_spectrum} must be a tile edge >= 1 (or 0: off)")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
-    from .._sweep_result import SEED, grid_points
+    from ..sweeps import SEED, grid_points
     from .simulate import default_save_every
 
     save_every = args.save_every or default_save_every(args.steps)
@@ -134,23 +134,19 @@ def run(args) -> int:
         raise ConfigError(f"--steps {args.steps} must be >= 1 and a multiple of --save-every {save_every}")
     values, shape = grid_points(grid)
     if SEED in grid:
-        from .._state import initial_state
+        from ..state import initial_state
 
         init, dtype = args.init, args.dtype
         x0 = lambda seed: initial_state(lat, kind=init, seed=seed, dtype=dtype)  # noqa: E731
     out = out_dir(args.out) if dist.is_main() else None
-    summary = _run(args, model, lat, x0, grid, values, shape, save_every, out, plots)
+    summary = _run(args, model, lat, x0, grid, shape, save_every, out, plots, timer)
     if summary is not None:
-        summary["seconds_total"] = timer()
-        from ..io import write_json
-
-        write_json(out / "summary.json", summary)
         say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/")
     return 0
 
 
 def _check_plots(names, tiles: int) -> None:
-    from .._sweep_summaries import SUMMARIES, TILE_KEYS
+    from ..sweeps import SUMMARIES, TILE_KEYS
     from ..diagnostics import DESCRIPTIONS
 
     valid = (*SUMMARIES, *DESCRIPTIONS, "invariant", *((f"tile_{k}" for k in TILE_KEYS) if tiles else ()))
@@ -159,12 +155,13 @@ def _check_plots(names, tiles: int) -> None:
             raise ConfigError(f"--plot {n!r} is not a summary or diagnostic; valid names are {', '.join(valid)}")
 
 
-def _run(args, model, lat, x0, grid, values, shape, save_every, out, plots):
+def _run(args, model, lat, x0, grid, shape, save_every, out, plots, timer):
     import jax
 
-    from .. import _distributed as dist
-    from .. import io, plots_sweep
-    from .._sweep_store import sweep_dataset, sweep_to_folder
+    from .. import io
+    from .. import sweeps as dist
+    from ..progress import Progress
+    from ..runs import sweep_report
 
     P = int(np.prod(shape))
     n_dev, n_proc = jax.device_count(), jax.process_count()
@@ -172,79 +169,18 @@ def _run(args, model, lat, x0, grid, values, shape, save_every, out, plots):
         say(f"sweeping {model.name} on {'x'.join(map(str, lat.shape))} cells over "
             + " x ".join(f"{k} ({len(v)})" for k, v in grid.items())
             + f" = {P} points, {args.steps} steps of dt={args.dt:g}; {n_dev} device(s), {n_proc} process(es)")
-    bar = _bar(P, quiet=args.quiet or not dist.is_main())
-    timer = Timer()
+    t = Timer()
     attrs = {**io.model_attrs(model), "shape": list(lat.shape), "spacing": lat.spacing, "dt": args.dt,
              "steps": args.steps, "save_every": save_every, "method": args.method, "init": args.init}
-    summaries = None
-    if args.tile_spectrum:
-        from .._sweep_summaries import TileSpectrum
-
-        summaries = {"tile": TileSpectrum(args.dt, args.tile_spectrum, 1, args.method)}
-    result, info = sweep_to_folder(out if out is not None else args.out, model, lat, x0, args.dt, args.steps, grid,
-                                   save_every=save_every, method=args.method, final_states=args.save_states,
-                                   summaries=summaries, batch_size=args.batch_size, progress=bar,
-                                   extra_identity={"init": args.init, "tile_spectrum": args.tile_spectrum},
-                                   attrs=attrs)
-    bar(None, None)
-    seconds = timer()
+    summaries = {"tile": dist.TileSpectrum(args.dt, args.tile_spectrum, 1, args.method)} if args.tile_spectrum else None
+    with Progress(not (args.quiet or not dist.is_main()), P, unit="point") as bar:
+        result, info = dist.sweep_to_folder(
+            out if out is not None else args.out, model, lat, x0, args.dt, args.steps, grid, save_every=save_every,
+            method=args.method, final_states=args.save_states, summaries=summaries, batch_size=args.batch_size,
+            progress=lambda done, total: bar.update(done), attrs=attrs,
+            extra_identity={"init": args.init, "tile_spectrum": args.tile_spectrum})
     if result is None:  # not process 0: it writes nothing
         return None
-    ds = sweep_dataset(result, lat)
-    files = ["sweep.nc"]
-    title = f"{model.name} sweep, {'x'.join(map(str, lat.shape))}, t = {float(result.times[-1]):g}"
-    io.write_figure(plots_sweep.plot_sweep(ds, plots, title), out / "sweep.png")
-    files.append("sweep.png")
-    for name in [p for p in plots if p in result.diagnostics][:2]:
-        io.write_figure(plots_sweep.plot_sweep_diagnostic(ds, name), out / f"sweep_{name}.png")
-        files.append(f"sweep_{name}.png")
-    failed = np.flatnonzero(result.status != 0)
-    from .._sweep_result import STATUS, point_label
-
-    summary = {
-        "command": "sweep", "preset": model.name, "params": model.params(), "shape": list(lat.shape),
-        "spacing": lat.spacing, "dt": args.dt, "steps": args.steps, "save_every": save_every, "method": args.method,
-        "dtype": args.dtype, "init": args.init, "swept": grid,
-        "grid_shape": list(shape), "points": P, "ok": int(P - len(failed)), "failed": int(len(failed)),
-        "failed_points": [{"index": int(i), "params": {k: v[i] for k, v in result.values.items()},
-                           "status": STATUS[result.status[i]], "reason": str(result.reason[i])} for i in failed[:100]],
-        "devices": n_dev, "processes": n_proc, **info,
-        "seconds_run": seconds,
-        "points_per_second": info["points_run"] / seconds if info["points_run"] and seconds > 0 else None,
-        "summaries": {k: _range(v, result) for k, v in {**result.summaries,
-                      **{f"final_{k}": d[:, -1] for k, d in result.diagnostics.items()}}.items()},
-        "files": files,
-    }
-    lines = [f"{summary['ok']} of {P} points ok, {len(failed)} failed"]
-    if info["points_done_before"]:
-        lines.append(f"resumed: {info['points_done_before']} point(s) were already done, {info['points_run']} run now")
-    for i in failed[:5]:
-        lines.append(f"  failed: {point_label(result.values, i)}: {result.reason[i]}")
-    say("\n".join(lines) + f" ({seconds:.1f} s)")
-    return summary
-
-
-def _range(v, result) -> dict:
-    ok = np.isfinite(v)
-    if not ok.any():
-        return {"min": None, "max": None}
-    i, j = np.nanargmin(v), np.nanargmax(v)
-    at = lambda k: {n: vals[k] for n, vals in result.values.items()}  # noqa: E731
-    return {"min": v[i], "max": v[j], "min_at": at(i), "max_at": at(j)}
-
-
-def _bar(total: int, quiet: bool):
-    """progress(done, total) for `sweep_to_folder`; `progress(None, None)` closes it."""
-    if quiet:
-        return lambda done, total: None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit="point", dynamic_ncols=True)
-
-    def progress(done, _total):
-        if done is None:
-            bar.close()
-        else:
-            bar.update(done - bar.n)
-
-    return progress
+    return sweep_report(out, result, {"devices": n_dev, "processes": n_proc, **info}, model, lat, dt=args.dt,
+                        steps=args.steps, save_every=save_every, method=args.method, dtype=args.dtype, grid=grid,
+                        shown=plots, seconds=t(), meta={"init": args.init}, timer=timer)

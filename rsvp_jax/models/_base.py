@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _lattice as L
-from .._lattice import Lattice
-from .._state import State
+from .. import lattice as L
+from ..lattice import Lattice
+from ..state import State
 from ..errors import ConfigError
 
 _PRESETS: dict[str, type["Model"]] = {}

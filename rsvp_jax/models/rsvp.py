@@ -5,9 +5,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _lattice as L
-from .._lattice import Lattice
-from .._state import State
+from .. import lattice as L
+from ..lattice import Lattice
+from ..state import State
 from ..errors import ConfigError
 from ._base import Model, concrete, fmax, register, safe_div, static, vmax
 

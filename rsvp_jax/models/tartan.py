@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .. import _lattice as L
-from .._lattice import Lattice
-from .._state import State
+from .. import lattice as L
+from ..lattice import Lattice
+from ..state import State
 from ..errors import ConfigError
 from ._base import Model, fmax, register, safe_div, static, vmax
 from .rsvp import COURANT

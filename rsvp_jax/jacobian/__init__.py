@@ -1,0 +1,38 @@
+"""Tile Jacobians and what they say: the TARTAN view of an RSVP lattice.
+
+```python
+import rsvp_jax as rj
+J = rj.tile_jacobians(model, lat, x, dt=0.05, tile=8, steps=1)      # (*tile_grid, C·bᴰ, C·bᴰ)
+a = rj.jacobian.analyze_tiles(model, lat, x, dt=0.05, tile=8)        # spectra, modes, labels
+top = rj.jacobian.lattice_top_singular(model, lat, x, dt=0.05, k=6) # whole lattice, matrix-free
+proto = rj.jacobian.seed_prototype()                                # the seed's 4×4 prototype
+```
+
+| name                    | what                                                                     |
+|-------------------------|--------------------------------------------------------------------------|
+| `tile_jacobians`        | every tile's exact Jacobian block (`_tiles`)                             |
+| `tile_svd`              | batched SVD of the blocks: all σ, top-k vectors (`_modes`)               |
+| `mode_makeup`, `mode_labels` | energy shares Φ / v (drift, compressive, rotational) / S, and labels |
+| `analyze_tiles`, `analyze_trajectory` | the whole chain at a state / along a run (`_tile_analysis`) |
+| `lattice_top_singular`  | matrix-free top-k of the whole lattice (`_topk`, matfree Lanczos)        |
+| `seed_prototype`        | the seed's prototype, exact beside its finite difference                 |
+| `tile_dataset`          | an analysis as a self-describing `xarray.Dataset`                        |
+"""
+
+from __future__ import annotations
+
+from ._dataset import FLAG_MEANINGS, TILE_AXES, tile_centres, tile_dataset
+from ._modes import LABELS, SHARES, TileSVD, label_names, match_modes, mode_labels, mode_makeup, shares_array, tile_svd
+from ._seed import SeedPrototype, seed_prototype
+from ._analysis import (TileAnalysis, TileEvolution, analyze_blocks, analyze_tiles, analyze_trajectory,
+                             label_shares_table, track)
+from ._tiles import ALGORITHMS, check_halo, colour_tables, comb_periods, halo_radius, step_map, tile_grid, tile_jacobians, tile_shape
+from ._topk import TopSingular, lattice_top_singular
+
+__all__ = [
+    "tile_jacobians", "halo_radius", "check_halo", "tile_shape", "tile_grid", "comb_periods", "colour_tables", "step_map", "ALGORITHMS",
+    "TileSVD", "tile_svd", "mode_makeup", "shares_array", "mode_labels", "label_names", "match_modes",
+    "SHARES", "LABELS", "TileAnalysis", "TileEvolution", "analyze_tiles", "analyze_blocks", "analyze_trajectory",
+    "track", "label_shares_table", "TopSingular", "lattice_top_singular", "SeedPrototype", "seed_prototype",
+    "tile_dataset", "tile_centres",
+]

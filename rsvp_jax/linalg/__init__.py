@@ -1,0 +1,23 @@
+"""Linear algebra both packages share: one singular-triplet type and sign rule, matrix-free
+and batched SVDs, and the BLAS thread control.
+
+| name                           | what                                                           |
+|--------------------------------|----------------------------------------------------------------|
+| `SingularTriplets`, `align_signs` | σ_i, u_i, v_i with vectors as rows; the one sign rule        |
+| `lanczos_svd`, `randomized_svd`, `residual_norms` | top-k of a map known by its products (`_krylov`) |
+| `block_svd`                    | all σ and the top-k pairs of many small blocks (`_blocks`)     |
+| `blas_threads`                 | BLAS / LAPACK thread count for a block of code (threadpoolctl) |
+
+Imports: nothing of `rsvp_jax`; `llm_bridge` uses it as well.
+"""
+
+from ._blocks import block_svd
+from ._krylov import lanczos_svd, randomized_svd, residual_norms
+from ._lapacke import lapacke
+from ._threads import blas_threads, openblas_libraries
+from ._triplets import SingularTriplets, align_signs
+
+__all__ = [
+    "SingularTriplets", "align_signs", "lanczos_svd", "randomized_svd", "residual_norms", "block_svd",
+    "blas_threads", "openblas_libraries", "lapacke",
+]
