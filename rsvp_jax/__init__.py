@@ -26,8 +26,8 @@ bench/, cli/               benchmarks; the `rsvp` command (the only place that i
 """
 
 from . import diagnostics, io, jacobian, models, plots, spectra
-from .errors import ConfigError, NonFiniteError, RsvpError, UnstableTimestepError
 from .calibration import FitResult, Sensitivity, add_noise, fit, sensitivity
+from .errors import ConfigError, NonFiniteError, RsvpError, UnstableTimestepError
 from .integrate import (METHODS, Trajectory, check_timestep, max_stable_dt, rollout, simulate, stability_limits,
                         stages, step)
 from .jacobian import analyze_tiles, lattice_top_singular, seed_prototype, tile_jacobians
@@ -45,7 +45,7 @@ __all__ = [
     "preset", "presets", "initial_state", "step", "simulate", "rollout",
     "to_array", "from_array", "channel_names",
     "check_timestep", "max_stable_dt", "stability_limits",
-    "diagnostics", "models", "spectra", "jacobian",
+    "diagnostics", "models", "spectra", "jacobian", "io", "plots", "animate",
     "tile_jacobians", "analyze_tiles", "lattice_top_singular", "seed_prototype",
     "RsvpError", "ConfigError", "UnstableTimestepError", "NonFiniteError",
     "METHODS", "INITIAL_KINDS", "stages",

@@ -20,9 +20,9 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
+from .errors import ConfigError
 from .lattice import Lattice
 from .state import State
-from .errors import ConfigError
 
 AXES = ("x", "y", "z")
 _UMASK = os.umask(0)

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .lattice import Lattice
 from .errors import ConfigError
+from .lattice import Lattice
 
 FIELDS = ("phi", "v", "S")
 DTYPES = ("float32", "float64")

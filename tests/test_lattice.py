@@ -1,6 +1,5 @@
 """Lattice operators against analytic derivatives, with their convergence orders."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

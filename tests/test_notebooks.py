@@ -1,6 +1,5 @@
 """Every notebook in notebooks/ executes top to bottom at the small sizes of RSVP_NOTEBOOK_QUICK=1."""
 
-import os
 from pathlib import Path
 
 import nbformat

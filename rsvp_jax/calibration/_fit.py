@@ -38,13 +38,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._problem import Problem, constrain, loss, make_problem, ravel
-from ..lattice import Lattice
-from ..state import FIELDS, State
-from ..integrate import check_timestep
 from ..errors import ConfigError
+from ..integrate import check_timestep
+from ..lattice import Lattice
 from ..models import Model
 from ..progress import Progress
+from ..state import FIELDS, State
+from ._problem import Problem, constrain, loss, make_problem, ravel
 
 OPTIMIZERS = ("lbfgs", "adam", "lm", "auto")
 

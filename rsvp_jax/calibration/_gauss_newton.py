@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._problem import Problem, flat_residuals, ravel, unravel
 from ..errors import ConfigError
+from ._problem import Problem, flat_residuals, ravel, unravel
 
 MAX_DENSE_UNKNOWNS = 256
 

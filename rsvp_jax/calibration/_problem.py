@@ -30,11 +30,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import ConfigError
 from ..integrate import check_method, rollout
 from ..lattice import Lattice
-from ..state import FIELDS, State
-from ..errors import ConfigError
 from ..models import Model
+from ..state import FIELDS, State
 
 POSITIVE_FIELDS = ("phi", "S")
 # Parameters that take discrete values (validated in the model) cannot be fitted by gradients.

@@ -28,11 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import spectra
-from ._problem import Problem, make_problem, predict, ravel
-from ..lattice import Lattice
-from ..state import FIELDS
 from ..errors import ConfigError
+from ..lattice import Lattice
 from ..models import Model
+from ..state import FIELDS
+from ._problem import Problem, make_problem, predict, ravel
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from ..errors import ConfigError, UnstableTimestepError
 from ..lattice import Lattice
 from ..state import State
-from ..errors import ConfigError, UnstableTimestepError
 
 # What each limit is, for the error message (h: spacing, D: dimension, C = 0.5).
 LIMIT_FORMULAS = {

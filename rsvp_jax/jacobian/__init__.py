@@ -21,11 +21,11 @@ proto = rj.jacobian.seed_prototype()                                # the seed's
 
 from __future__ import annotations
 
+from ._analysis import (TileAnalysis, TileEvolution, analyze_blocks, analyze_tiles, analyze_trajectory,
+                             label_shares_table, track)
 from ._dataset import FLAG_MEANINGS, TILE_AXES, tile_centres, tile_dataset
 from ._modes import LABELS, SHARES, TileSVD, label_names, match_modes, mode_labels, mode_makeup, shares_array, tile_svd
 from ._seed import SeedPrototype, seed_prototype
-from ._analysis import (TileAnalysis, TileEvolution, analyze_blocks, analyze_tiles, analyze_trajectory,
-                             label_shares_table, track)
 from ._tiles import ALGORITHMS, check_halo, colour_tables, comb_periods, halo_radius, step_map, tile_grid, tile_jacobians, tile_shape
 from ._topk import TopSingular, lattice_top_singular
 
@@ -34,5 +34,5 @@ __all__ = [
     "TileSVD", "tile_svd", "mode_makeup", "shares_array", "mode_labels", "label_names", "match_modes",
     "SHARES", "LABELS", "TileAnalysis", "TileEvolution", "analyze_tiles", "analyze_blocks", "analyze_trajectory",
     "track", "label_shares_table", "TopSingular", "lattice_top_singular", "SeedPrototype", "seed_prototype",
-    "tile_dataset", "tile_centres",
+    "tile_dataset", "tile_centres", "TILE_AXES", "FLAG_MEANINGS",
 ]

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import spectra
 from ..progress import Progress
+from ..linalg import block_eigenvalues
 from ._modes import LABELS, SHARES, TileSVD, match_modes, mode_labels, mode_makeup, shares_array, tile_svd
 from ._tiles import halo_radius, tile_jacobians, tile_shape
 
@@ -38,6 +39,9 @@ class TileAnalysis:
     - `input_shares`, `output_shares` (*G, 5): make-up of v_1 and u_1 in the order of `SHARES`.
     - `labels`, `output_labels` (*G): indices into `LABELS` (from v_1 and from u_1).
     - `jacobians`: the blocks themselves (*G, m, n) if asked for, else None.
+    - `eigenvalues` (*G, n) complex, by descending real part, for square blocks of the generator
+      (`generator=True`): growth (Re λ > 0) and decay rates, oscillation frequencies (Im λ); else None.
+    - `generator`: whether the blocks are of the rate map A = ∂F/∂Ψ rather than of the k-step map.
     """
 
     tile: tuple
@@ -51,6 +55,8 @@ class TileAnalysis:
     labels: jax.Array
     output_labels: jax.Array
     jacobians: jax.Array | None = None
+    eigenvalues: np.ndarray | None = None
+    generator: bool = False
 
     @property
     def grid(self) -> tuple[int, ...]:
@@ -70,14 +76,26 @@ class TileAnalysis:
 
 
 def analyze_blocks(J, tile, halo: bool = False, radius: int = 0, k: int = 1, keep_jacobians: bool = False,
-                   chunk: int = 256) -> TileAnalysis:
-    """Spectra, top-k modes, make-up and labels of given tile Jacobians J (*G, C·bᴰ, C·Qᴰ)."""
+                   chunk: int = 256, generator: bool = False) -> TileAnalysis:
+    """Spectra, top-k modes, make-up and labels of given tile Jacobians J (*G, C·bᴰ, C·Qᴰ); with
+    `generator=True` (blocks of the rate map) also their eigenvalues (square blocks only)."""
     tile = tuple(tile)
     cols = tuple(b + 2 * radius for b in tile) if halo else tile
     svd = tile_svd(J, k=max(1, k), chunk=chunk)
     summary, inp, out, labels, output_labels = _describe(svd.sigma, svd.U[..., 0, :], svd.V[..., 0, :], tile, cols)
+    eig = None
+    if generator and not halo:
+        eig = block_eigenvalues(J)
+        summary = {**summary, **rate_summary(eig)}
     return TileAnalysis(tile, bool(halo), int(radius), svd.sigma, summary, svd, inp, out, labels, output_labels,
-                        J if keep_jacobians else None)
+                        J if keep_jacobians else None, eig, bool(generator))
+
+
+def rate_summary(eigenvalues) -> dict:
+    """Per block of the generator: `growth_rate` max Re λ (> 0: a perturbation grows), `decay_rate`
+    −min Re λ (the fastest decay) and `frequency` max |Im λ| (the fastest oscillation)."""
+    lam = np.asarray(eigenvalues)
+    return {"growth_rate": lam.real.max(-1), "decay_rate": -lam.real.min(-1), "frequency": np.abs(lam.imag).max(-1)}
 
 
 @functools.partial(jax.jit, static_argnames=("rows", "cols"))
@@ -89,10 +107,14 @@ def _describe(sigma, u1, v1, rows, cols):
 
 
 def analyze_tiles(model, lat, state, dt, tile=8, steps: int = 1, halo: bool = False, method: str = "ssprk3", *,
-                  k: int = 1, keep_jacobians: bool = False, algorithm: str = "coloured") -> TileAnalysis:
-    """`tile_jacobians` at `state`, then `analyze_blocks` (see the module docstring)."""
-    J = tile_jacobians(model, lat, state, dt, tile=tile, steps=steps, halo=halo, method=method, algorithm=algorithm)
-    return analyze_blocks(J, tile_shape(lat, tile), halo, halo_radius(model, steps, method), k, keep_jacobians)
+                  k: int = 1, keep_jacobians: bool = False, algorithm: str = "coloured",
+                  generator: bool = False) -> TileAnalysis:
+    """`tile_jacobians` at `state`, then `analyze_blocks` (see the module docstring); `generator=True`
+    analyses the blocks of the rate map A = ∂F/∂Ψ, eigenvalues included."""
+    J = tile_jacobians(model, lat, state, dt, tile=tile, steps=steps, halo=halo, method=method, algorithm=algorithm,
+                       generator=generator)
+    r = halo_radius(model, steps, method, generator)
+    return analyze_blocks(J, tile_shape(lat, tile), halo, r, k, keep_jacobians, generator=generator)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,11 +42,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import ConfigError
 from ..lattice import Lattice
+from ..models import preset
 from ..state import State
 from ._tiles import tile_jacobians
-from ..errors import ConfigError
-from ..models import preset
 
 SEED_X0 = (1.0, 0.5, -0.5, 0.2)
 SEED_OFFSET = 0.1

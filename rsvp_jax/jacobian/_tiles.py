@@ -39,19 +39,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import ConfigError
 from ..integrate import check_method, rollout, stages
 from ..lattice import Lattice
-from ..state import State, from_array, to_array
-from ..errors import ConfigError
 from ..models import Model
+from ..state import State, from_array, to_array
 
 ALGORITHMS = ("coloured", "padded")
 # Bytes of padded tiles' tangents per `vmap` batch of the padded algorithm.
 CHUNK_BYTES = 2**22
 
 
-def halo_radius(model: Model, steps: int, method: str = "ssprk3") -> int:
-    """r = k · stages · stencil radius: how far (in cells, per axis) the k-step map reaches."""
+def halo_radius(model: Model, steps: int, method: str = "ssprk3", generator: bool = False) -> int:
+    """r = k · stages · stencil radius: how far (in cells, per axis) the k-step map reaches; the
+    stencil radius itself for the rate map (`generator=True`)."""
+    if generator:
+        return int(model.stencil_radius())
     return int(steps) * stages(model, method) * int(model.stencil_radius())
 
 
@@ -84,14 +87,20 @@ def comb_periods(lat: Lattice, radius: int) -> tuple[int, ...]:
     return tuple(next((s for s in range(2 * radius + 1, N + 1) if N % s == 0), N) for N in lat.shape)
 
 
-def step_map(model: Model, lat: Lattice, dt, steps: int = 1, method: str = "ssprk3"):
-    """F as a function of arrays: (C, *N) → (C, *N), the `steps`-step map (pure, traceable)."""
+def step_map(model: Model, lat: Lattice, dt, steps: int = 1, method: str = "ssprk3", generator: bool = False):
+    """F as a function of arrays: (C, *N) → (C, *N), the `steps`-step map (pure, traceable); with
+    `generator=True` the rate map Ψ ↦ ∂tΨ of the equations instead (dt, steps, method unused)."""
+    if generator:
+        return lambda a: to_array(model.rhs(lat, from_array(a, lat)))
     return lambda a: to_array(rollout(model, lat, from_array(a, lat), dt, steps, method))
 
 
-def _check(model: Model, lat: Lattice, state, steps, method, tile, halo, algorithm):
+def _check(model: Model, lat: Lattice, state, steps, method, tile, halo, algorithm, generator=False):
     check_method(method)
     model.check_lattice(lat)
+    if generator and model.discrete:
+        raise ConfigError(f"preset {model.name!r} is a discrete map (one step applies its rule), so it has no rate "
+                          "map ∂tΨ = F(Ψ) to differentiate; use generator=False for its step map")
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"algorithm {algorithm!r} is unknown; valid algorithms are {', '.join(ALGORITHMS)}")
     if int(steps) != steps or steps < 1:
@@ -102,7 +111,7 @@ def _check(model: Model, lat: Lattice, state, steps, method, tile, halo, algorit
         raise ConfigError(f"state of shape {x.shape} does not match the lattice; expected {(lat.channels, *lat.shape)}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise ConfigError(f"state dtype {x.dtype} is not floating point; use float32 or float64")
-    r = halo_radius(model, int(steps), method)
+    r = halo_radius(model, int(steps), method, generator)
     if halo:
         check_halo(lat, b, r)
     return x, b, r
@@ -131,8 +140,10 @@ def tile_jacobians(
     *,
     algorithm: str = "coloured",
     chunk: int | None = None,
+    generator: bool = False,
 ) -> jax.Array:
-    """Every tile's Jacobian of the `steps`-step map at `state` (see the module docstring).
+    """Every tile's Jacobian of the `steps`-step map at `state` (see the module docstring), or with
+    `generator=True` of the rate map ∂Ψ/∂t = F(Ψ) (the blocks of A = ∂F/∂Ψ, halo = the stencil radius).
 
     Args:
       model, lat, dt, method: the map F (as in `rollout`); discrete models ignore dt.
@@ -142,19 +153,22 @@ def tile_jacobians(
       halo: also return the columns of the tile's halo (the padded tile, b + 2r per axis).
       algorithm: `"coloured"` (fast, the default) or `"padded"` (per-tile `jacfwd`); both exact.
       chunk: tiles per `vmap` batch of the padded algorithm; default from `CHUNK_BYTES`.
+      generator: the blocks of the generator A = ∂F/∂Ψ of ∂tΨ = F(Ψ) (`dt`, `steps`, `method` unused):
+        the one-step map's blocks are I + dt·A + O(dt²). A discrete model has none (`ConfigError`).
 
     Returns an array of shape (*tile_grid, C·bᴰ, C·bᴰ), or (*tile_grid, C·bᴰ, C·(b+2r)ᴰ) with
     the halo; columns of the padded tile run from −r to b + r − 1 along each axis.
     """
-    x, b, r = _check(model, lat, state, steps, method, tile, halo, algorithm)
+    x, b, r = _check(model, lat, state, steps, method, tile, halo, algorithm, generator)
     model = model.astype(x.dtype)
     itemsize = x.dtype.itemsize
+    steps, generator = (1, True) if generator else (int(steps), False)
     if algorithm == "coloured":
-        return _coloured(model, lat, x, dt, int(steps), method, b, r, bool(halo), comb_periods(lat, r))
+        return _coloured(model, lat, x, dt, steps, method, b, r, bool(halo), comb_periods(lat, r), generator)
     n_tiles = math.prod(N // bd for N, bd in zip(lat.shape, b))
     padded_cells = lat.channels * math.prod(bd + 2 * r for bd in b)
     chunk = chunk or max(1, min(n_tiles, CHUNK_BYTES // (padded_cells * lat.channels * math.prod(b) * itemsize)))
-    return _padded(model, lat, x, dt, int(steps), method, b, r, bool(halo), int(chunk))
+    return _padded(model, lat, x, dt, steps, method, b, r, bool(halo), int(chunk), generator)
 
 
 # ---- the coloured algorithm ------------------------------------------------------------------
@@ -174,20 +188,20 @@ def _comb_tangent(i, C, periods, shape, dtype):
     return mask.astype(dtype)
 
 
-def _linearised(model, lat, x, dt, steps, method, periods):
-    """(the k-step map linearised at x, comb tangent number i → its array, the number of tangents)."""
-    _, lin = jax.linearize(step_map(model, lat, dt, steps, method), x)
+def _linearised(model, lat, x, dt, steps, method, periods, generator=False):
+    """(the map linearised at x, comb tangent number i → its array, the number of tangents)."""
+    _, lin = jax.linearize(step_map(model, lat, dt, steps, method, generator), x)
     tangent = functools.partial(_comb_tangent, C=lat.channels, periods=tuple(periods), shape=lat.shape, dtype=x.dtype)
     return lin, tangent, lat.channels * math.prod(periods)
 
 
-def comb_responses(model, lat, x, dt, steps, method, periods):
+def comb_responses(model, lat, x, dt, steps, method, periods, generator=False):
     """Y[i] = J_F(x) · e_i for every comb tangent e_i: shape (C·Πs, C, *N). Traceable.
 
     The primal is linearised once; the tangents run one at a time in a `fori_loop` (on CPU a
     `vmap`ped or `scan`ned batch of lattice-wide JVPs is slower per tangent).
     """
-    lin, tangent, n_dirs = _linearised(model, lat, x, dt, steps, method, periods)
+    lin, tangent, n_dirs = _linearised(model, lat, x, dt, steps, method, periods, generator)
     body = lambda i, Y: Y.at[i].set(lin(tangent(i)))  # noqa: E731
     return jax.lax.fori_loop(0, n_dirs, body, jnp.zeros((n_dirs,) + x.shape, x.dtype))
 
@@ -209,13 +223,13 @@ def colour_tables(N, b, s, r, halo):
     return g_out, g_in % s, mask
 
 
-def _coloured(model, lat, x, dt, steps, method, b, r, halo, periods):
+def _coloured(model, lat, x, dt, steps, method, b, r, halo, periods, generator=False):
     if not halo and tuple(periods) == tuple(b):  # column j of every block is comb tangent j
-        return _direct_jit(model, lat, x, dt, steps, method, b, r)
+        return _direct_jit(model, lat, x, dt, steps, method, b, r, generator)
     # Two compiled programs per (lattice, model structure, steps, method, tile): later calls at new
     # states or parameter values reuse them (as `rsvp jacobian --evolve` and sweeps do). Compiled
     # apart, the responses' loop and the extraction ran 10 % faster than as one program (512²).
-    return _blocks_jit(_comb_jit(model, lat, x, dt, steps, method, periods), lat, b, r, halo, periods)
+    return _blocks_jit(_comb_jit(model, lat, x, dt, steps, method, periods, generator), lat, b, r, halo, periods)
 
 
 def _group_size(n_dirs: int, itemsize: int) -> int:
@@ -223,7 +237,7 @@ def _group_size(n_dirs: int, itemsize: int) -> int:
     return max(g for g in range(1, max(1, 64 // itemsize) + 1) if n_dirs % g == 0)
 
 
-def _direct(model, lat, x, dt, steps, method, b, r):
+def _direct(model, lat, x, dt, steps, method, b, r, generator=False):
     """The coloured blocks when the comb periods are the tile (no halo): then comb tangent j (channel
     j // Πb, colour = cell j % Πb of the tile) is column j of every tile's block, and each group of
     g responses is masked and written straight into the blocks' layout. No (C·Πb, C, *N) array of
@@ -232,7 +246,7 @@ def _direct(model, lat, x, dt, steps, method, b, r):
     writing transposed blocks and transposing them at the end was slower.)
     """
     D, C = lat.ndim, lat.channels
-    lin, tangent, n_dirs = _linearised(model, lat, x, dt, steps, method, b)
+    lin, tangent, n_dirs = _linearised(model, lat, x, dt, steps, method, b, generator)
     n_cells = math.prod(b)
     g = _group_size(n_dirs, x.dtype.itemsize)
     # keep[c, p]: output cell p of a tile is within reach r of input cell c of the same tile (the
@@ -257,10 +271,10 @@ def _direct(model, lat, x, dt, steps, method, b, r):
     return jax.lax.fori_loop(0, n_dirs // g, group, jnp.zeros(grid + (n_dirs, n_dirs), x.dtype))
 
 
-_direct_jit = jax.jit(_direct, static_argnames=("lat", "steps", "method", "b", "r"))
+_direct_jit = jax.jit(_direct, static_argnames=("lat", "steps", "method", "b", "r", "generator"))
 
 
-_comb_jit = jax.jit(comb_responses, static_argnames=("lat", "steps", "method", "periods"))
+_comb_jit = jax.jit(comb_responses, static_argnames=("lat", "steps", "method", "periods", "generator"))
 
 
 def _blocks(Y, lat, b, r, halo, periods):
@@ -298,13 +312,13 @@ _blocks_jit = jax.jit(_blocks, static_argnames=("lat", "b", "r", "halo", "period
 # ---- the padded (reference) algorithm --------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("lat", "steps", "method", "b", "r", "halo", "chunk"))
-def _padded(model, lat, x, dt, steps, method, b, r, halo, chunk):
+@functools.partial(jax.jit, static_argnames=("lat", "steps", "method", "b", "r", "halo", "chunk", "generator"))
+def _padded(model, lat, x, dt, steps, method, b, r, halo, chunk, generator=False):
     D, C = lat.ndim, lat.channels
     grid = tuple(N // bd for N, bd in zip(lat.shape, b))
     P = tuple(bd + 2 * r for bd in b)
     patch_lat = Lattice(P, lat.spacing)
-    F = step_map(model, patch_lat, dt, steps, method)
+    F = step_map(model, patch_lat, dt, steps, method, generator)
     inner = tuple(slice(r, r + bd) for bd in b)
 
     # Each tile's padded patch, (n_tiles, C, *P), gathered periodically (it may wrap more than once).

@@ -174,4 +174,17 @@ def _eig_lapacke(lp, g, k):
     return lam, Z[np.argsort(w[:k])[::-1]].T
 
 
-__all__ = ["block_svd", "METHODS", "GRAM_RTOL"]
+def block_eigenvalues(J) -> np.ndarray:
+    """The eigenvalues of every square block of `J` (..., n, n), complex, by descending real part
+    (then by descending imaginary part). LAPACK `dgeev` on the host, one BLAS thread (XLA offers a
+    general eigensolver on CPU only, so this runs on the host on every backend)."""
+    J = np.asarray(J)
+    if J.shape[-1] != J.shape[-2]:
+        raise ValueError(f"eigenvalues need square blocks, got blocks of shape {J.shape[-2:]}")
+    with blas_threads(1):
+        lam = np.linalg.eigvals(J)
+    order = np.lexsort((-lam.imag, -lam.real), axis=-1)
+    return np.take_along_axis(lam, order, axis=-1)
+
+
+__all__ = ["block_svd", "block_eigenvalues", "METHODS", "GRAM_RTOL"]

@@ -7,6 +7,13 @@ r"""Matrix-free singular triplets: a linear map touched only through products A 
 - `randomized_svd`: randomized subspace iteration (Halko, Martinsson & Tropp 2011):
   Y = (A Aᵀ)^q A Ω, Q = qr(Y), SVD of Qᵀ A. Its products come in blocks, so a block of vectors
   can go through one `vmap`ped product (e.g. several tangents through one rollout).
+- `block_krylov_svd`: randomized block Krylov (Musco & Musco 2015, *NeurIPS*): Rayleigh–Ritz
+  on the whole space [AΩ, (AAᵀ)AΩ, …, (AAᵀ)^q AΩ] rather than on its last block. For the same
+  products it converges far faster than subspace iteration where the spectrum is flat (a
+  propagator over a short horizon: every σ near 1). Its products come in blocks of p vectors of
+  one shape, so a jitted product compiles once.
+- `lanczos_quadrature`, `gauss_nodes`: stochastic Lanczos quadrature of a symmetric operator (the
+  spectral density of AᵀA), probes advancing together through block products.
 - `residual_norms`: max(‖A v_i − σ_i u_i‖, ‖Aᵀ u_i − σ_i v_i‖) of each triplet.
 
 Vectors are pytrees of arrays (a lattice state (C, *N), a prompt's embeddings (T, d)); the
@@ -60,6 +67,87 @@ def randomized_svd(apply, apply_t, omega, k: int, power_iters: int = 2, *, refer
     return SingularTriplets(s[:k], U, V)
 
 
+def orthonormal_rows(B):
+    """An orthonormal basis, as rows (p, *shape), of the span of the rows of B (p, *shape) (QR)."""
+    Q, _ = jnp.linalg.qr(B.reshape(B.shape[0], -1).T)
+    return Q.T.reshape(B.shape)
+
+
+def map_blocks(fn, W, p: int):
+    """`fn` (a block product on p rows) applied to the rows of W (m, *shape) in blocks of p, the
+    last block zero-padded: every call has the same shape, so a jitted `fn` compiles once."""
+    m = W.shape[0]
+    n_blocks = -(-m // p)
+    if n_blocks * p > m:
+        W = jnp.concatenate([W, jnp.zeros((n_blocks * p - m, *W.shape[1:]), W.dtype)])
+    return jnp.concatenate([fn(W[i * p:(i + 1) * p]) for i in range(n_blocks)])[:m]
+
+
+def block_krylov_svd(forward, adjoint, omega, k: int, depth: int, *, reference=None):
+    """Top-k triplets of A from the block Krylov space of depth `depth` started at `omega` (p, *in).
+
+    `forward(W)` / `adjoint(U)`: A and Aᵀ on blocks of p rows (jitted, they compile once: the
+    loops here are Python, so call this eagerly, or under `jit` to unroll them). Returns
+    `(triplets, first)`: the `SingularTriplets` (no residuals) and A·omega (the first block, e.g.
+    for Hutchinson's estimator ‖A‖²_F ≈ mean ‖A ω‖² over Gaussian ω). Products: p·(depth + 1)
+    forward, p·(2·depth + 1) adjoint. The space, (depth + 1)·p vectors, must fit in A's dimensions.
+    """
+    p = omega.shape[0]
+    first = forward(omega)
+    blocks, Y = [first], first
+    for _ in range(depth):
+        Y = forward(orthonormal_rows(adjoint(orthonormal_rows(Y))))
+        blocks.append(Y)
+    out_shape = first.shape[1:]
+    Q = orthonormal_rows(jnp.concatenate(blocks))  # (m, *out): the space's basis
+    Bt = map_blocks(adjoint, Q, p).reshape(Q.shape[0], -1).T  # (n, m) = (QᵀA)ᵀ
+    W, s, Zt = jnp.linalg.svd(Bt, full_matrices=False)  # QᵀA = Z s Wᵀ
+    U = jnp.einsum("ij,jn->in", Zt[:k], Q.reshape(Q.shape[0], -1)).reshape((k, *out_shape))
+    V = W[:, :k].T.reshape((k, *omega.shape[1:]))
+    U, V = align_signs(U, V, reference, vector_ndim=len(out_shape))
+    return SingularTriplets(s[:k], U, V), first
+
+
+def lanczos_quadrature(matvec_block, probes, steps: int):
+    """Gauss quadrature of a symmetric positive semi-definite operator B from Lanczos on each probe.
+
+    `matvec_block(Z)`: B applied to each row of Z (P, *shape); `probes` (P, *shape), e.g.
+    Rademacher vectors; `steps` Lanczos steps per probe, with full reorthogonalisation (all probes
+    advance together, one block product per step). Returns the tridiagonal matrices (P, m, m):
+    their eigenvalues θ_j are the nodes and (first components of their eigenvectors)² the weights
+    τ_j, so that zᵀ f(B) z ≈ ‖z‖² Σ_j τ_j f(θ_j) (stochastic Lanczos quadrature; Golub & Meurant
+    1994, Ubaru, Chen & Saad 2017). See `gauss_nodes`.
+    """
+    P = probes.shape[0]
+    flat = lambda Z: Z.reshape(P, -1)  # noqa: E731
+    q = flat(probes) / jnp.linalg.norm(flat(probes), axis=1, keepdims=True)
+    basis, alphas, betas = [q], [], []
+    tiny = jnp.finfo(q.dtype).tiny ** 0.5
+    for j in range(steps):
+        w = flat(matvec_block(basis[-1].reshape(probes.shape)))
+        a = jnp.sum(w * basis[-1], axis=1)
+        w = w - a[:, None] * basis[-1] - (betas[-1][:, None] * basis[-2] if j else 0.0)
+        Qs = jnp.stack(basis, 1)  # (P, j+1, n): full reorthogonalisation, twice is enough
+        for _ in range(2):
+            w = w - jnp.einsum("pj,pjn->pn", jnp.einsum("pn,pjn->pj", w, Qs), Qs)
+        b = jnp.linalg.norm(w, axis=1)
+        alphas.append(a)
+        if j < steps - 1:
+            betas.append(jnp.where(b > tiny, b, 0.0))
+            basis.append(jnp.where((b > tiny)[:, None], w / jnp.where(b > tiny, b, 1.0)[:, None], 0.0))
+    T = jax.vmap(jnp.diag)(jnp.stack(alphas, 1))
+    if betas:
+        off = jax.vmap(lambda b: jnp.diag(b, 1))(jnp.stack(betas, 1))
+        T = T + off + jnp.swapaxes(off, 1, 2)
+    return T
+
+
+def gauss_nodes(T):
+    """Nodes θ (P, m), clipped at 0, and weights τ (P, m) of the quadratures tridiagonal T (P, m, m)."""
+    theta, Y = jnp.linalg.eigh(T)
+    return jnp.maximum(theta, 0.0), Y[:, 0, :] ** 2
+
+
 def residual_norms(matvec, rmatvec, t: SingularTriplets) -> jax.Array:
     """max(‖A v_i − σ_i u_i‖, ‖Aᵀ u_i − σ_i v_i‖) for each triplet of `t` (one product each way)."""
     norm = lambda R: jnp.sqrt(jnp.sum(R.reshape(R.shape[0], -1) ** 2, axis=1))  # noqa: E731
@@ -68,4 +156,5 @@ def residual_norms(matvec, rmatvec, t: SingularTriplets) -> jax.Array:
     return jnp.maximum(norm(jax.lax.map(matvec, t.V) - s_u * t.U), norm(jax.lax.map(rmatvec, t.U) - s_v * t.V))
 
 
-__all__ = ["lanczos_svd", "randomized_svd", "residual_norms"]
+__all__ = ["lanczos_svd", "randomized_svd", "block_krylov_svd", "residual_norms", "orthonormal_rows", "map_blocks",
+           "lanczos_quadrature", "gauss_nodes"]

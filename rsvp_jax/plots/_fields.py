@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lattice as L
+from ..diagnostics import DESCRIPTIONS
 from ..lattice import Lattice
 from ..state import State
-from ..diagnostics import DESCRIPTIONS
 from ._pyplot import pyplot
 
 

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import io
-from ..errors import ConfigError
 from ..calibration import add_noise, fit, sensitivity
+from ..errors import ConfigError
 from ..integrate import check_method, simulate
 from ._summary import Timer, say, summary_header
 

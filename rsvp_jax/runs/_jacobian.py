@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import io, plots
 from ..integrate import check_timestep, max_stable_dt, simulate, stages
-from ..jacobian import (LABELS, analyze_tiles, analyze_trajectory, check_halo, halo_radius, label_shares_table,
+from ..jacobian import (LABELS, analyze_trajectory, check_halo, halo_radius, label_shares_table,
                         lattice_top_singular, tile_dataset, tile_grid)
 from ..plots import animate as anim
 from ._summary import Timer, say, stats, summary_header

@@ -24,8 +24,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ..state import State
 from ..errors import ConfigError
+from ..state import State
 
 
 def device_mesh(devices=None, axis: str = "batch") -> Mesh:

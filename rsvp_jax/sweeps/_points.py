@@ -5,13 +5,10 @@ Plain data and NumPy, no computation: `_run` runs the points, `_result` holds wh
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Mapping, Sequence
 
-import jax
 import numpy as np
 
-from ..state import State
 from ..errors import ConfigError
 
 SEED = "seed"

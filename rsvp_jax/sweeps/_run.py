@@ -45,7 +45,7 @@ from ..progress import Progress
 from ..state import State
 from . import _mesh as sh
 from ._points import SEED, check_names, grid_points, list_points, point_label
-from ._result import STATUS, SweepResult
+from ._result import SweepResult
 from ._summaries import extra_summaries, final_summaries
 
 
