@@ -30,7 +30,8 @@ from .calibration import FitResult, Sensitivity, add_noise, fit, sensitivity
 from .errors import ConfigError, NonFiniteError, RsvpError, UnstableTimestepError
 from .integrate import (METHODS, Trajectory, check_timestep, max_stable_dt, rollout, simulate, stability_limits,
                         stages, step)
-from .jacobian import analyze_tiles, lattice_top_singular, seed_prototype, tile_jacobians
+from .jacobian import (analyze_tiles, lattice_top_singular, lyapunov_spectrum, propagator_spectrum, seed_prototype,
+                       tile_jacobians)
 from .lattice import Lattice
 from .models import Model, preset, presets
 from .plots import animate
@@ -47,6 +48,7 @@ __all__ = [
     "check_timestep", "max_stable_dt", "stability_limits",
     "diagnostics", "models", "spectra", "jacobian", "io", "plots", "animate",
     "tile_jacobians", "analyze_tiles", "lattice_top_singular", "seed_prototype",
+    "propagator_spectrum", "lyapunov_spectrum",
     "RsvpError", "ConfigError", "UnstableTimestepError", "NonFiniteError",
     "METHODS", "INITIAL_KINDS", "stages",
     "fit", "FitResult", "sensitivity", "Sensitivity", "add_noise",
