@@ -7,7 +7,7 @@ rsvp llm-jacobian --model PATH|smollm2 --prompt TEXT --out DIR [--dtype float64]
 Writes into `DIR`: `reconstruction.png` (y against Σ J_i x_i + b, with the error), `jacobian.png`
 (the heatmap of [J_1 … J_T]), `spectra.png` (per-token and joint spectra, the top modes labelled
 with their decoded tokens), `layers.png` (stable / effective rank by layer), `llm_jacobian.nc`
-(everything, layout in `llm_bridge._dataset`) and `summary.json`. All files are written after the
+(everything, layout in `llm_bridge.report`) and `summary.json`. All files are written after the
 work is done, each atomically. `llm_bridge` is imported here, inside the subcommand only.
 """
 
@@ -110,8 +110,8 @@ def _run(lb, model, prompt, out, chat, dtype, layers, modes, top, max_tokens) ->
     from rsvp_jax import io
     from rsvp_jax import spectra as rs
 
-    from llm_bridge import _plots
-    from llm_bridge._dataset import spectra_dataset
+    from llm_bridge import report as _plots
+    from llm_bridge.report import spectra_dataset
 
     timer = Timer()
     say(f"loading {model} ({dtype}) ...")

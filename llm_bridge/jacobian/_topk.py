@@ -39,10 +39,10 @@ import jax.numpy as jnp
 import numpy as np
 from matfree import decomp
 
+from ..errors import BridgeError
 from ._blas import lapack_threads
 from ._decode import align_signs
-from ._errors import BridgeError
-from ._jacobian import check_point, default_chunk, point_map
+from ._detached import check_point, default_chunk, point_map
 
 METHODS = ("auto", "sweep", "lanczos")
 

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._config import ModelConfig, RopeSpec
-from ._errors import UnknownArchitectureError, UnsupportedConfigError, WeightFileError
+from ..errors import UnknownArchitectureError, UnsupportedConfigError, WeightFileError
+from ..model import Decoder, ModelConfig, RopeSpec
 from ._gguf_file import GGUFFile
-from ._model import Decoder
 from ._params import ParamCollector
 
 TOP = {"token_embd.weight": "embed", "output_norm.weight": "final_norm", "output.weight": "unembed"}

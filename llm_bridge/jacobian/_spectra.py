@@ -16,10 +16,10 @@ from functools import partial
 import numpy as np
 from rsvp_jax import spectra as rs
 
+from ..errors import BridgeError
 from . import _decode
 from ._blas import lapack_threads
-from ._errors import BridgeError
-from ._jacobian import DetachedJacobian, detached_jacobian
+from ._detached import DetachedJacobian, detached_jacobian
 from ._layerwise import PARTS, layer_jacobians
 
 

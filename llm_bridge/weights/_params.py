@@ -11,9 +11,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ._config import ModelConfig
-from ._errors import WeightFileError
-from ._model import Decoder
+from ..errors import WeightFileError
+from ..model import Decoder, ModelConfig
 
 
 def expected_shapes(c: ModelConfig) -> tuple[dict[str, tuple], dict[str, tuple]]:

@@ -16,10 +16,9 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from ._config import ModelConfig
-from ._errors import UnsafeCheckpointError, WeightFileError
+from ..errors import UnsafeCheckpointError, WeightFileError
+from ..model import Decoder, ModelConfig
 from ._hf_config import config_from_folder
-from ._model import Decoder
 from ._params import ParamCollector
 from ._safetensors import read_safetensors
 
