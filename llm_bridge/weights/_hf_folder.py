@@ -56,7 +56,7 @@ def load_folder(folder: Path, dtype) -> tuple[ModelConfig, Decoder]:
     table = HF_TABLES[config.family]
     params = ParamCollector(config, dtype, str(folder))
     for path in files:
-        for name, array in read_safetensors(path).items():
+        for name, array in read_safetensors(path):
             target, layer = table.target(name)
             if target is None:
                 raise WeightFileError(f"{path.name}: unexpected tensor {name} for a {config.family} model")
