@@ -199,7 +199,7 @@ def bias_tangent(decoder: Decoder) -> Decoder:
 
 
 def affine_bias(fn_of_decoder, decoder: Decoder):
-    r"""$b = \sum_eta (\partial y/\partialeta)\,eta$ over the bias parameters β: the output of the
+    r"""$b = \sum_\beta (\partial y/\partial\beta)\,\beta$ over the bias parameters β: the output of the
     frozen affine map at x = 0, exactly (one `jax.jvp`). Biases that only feed the gates (Q, K,
     gate) have zero derivative there and drop out by themselves."""
     if not has_biases(decoder):
