@@ -12,10 +12,20 @@
     lj = lb.layer_jacobians(m, ids)             # every layer's output, attention and MLP parts
     spectra = lb.llm_spectra(m, ids)            # per-token / joint / per-layer spectra, decoded
     top = lb.token_top_k(m, ids, 16)            # every token's top-16 triplets, for long prompts
+    lb.jacobian_to_folder(m, ids, "out/")       # figures, llm_jacobian.nc and summary.json
+
+The subpackages follow the module map, and each imports only those above it (and, of `rsvp_jax`,
+`spectra`, `io` and the figure setup of `plots`), through their public faces:
+
+    errors.py         the `BridgeError` family, shared by all
+    model/            `ModelConfig`, the NNX `Decoder` with its detach switch, `LanguageModel`
+    weights/          Hugging Face / GGUF configs, tensors and tokenizers → a `LanguageModel` (`load`)
+    jacobian/         detached, layer-wise and top-k Jacobians; decoding, spectra, steering
+    report/           figures, the NetCDF dataset, `jacobian_to_folder`
+    torch_reference   the reference method in PyTorch (tests, benchmarks); bench: `python -m llm_bridge.bench`
 """
 
-from ._config import ModelConfig, RopeSpec
-from ._errors import (
+from .errors import (
     BridgeError,
     PromptError,
     PromptTooLongError,
@@ -26,17 +36,28 @@ from ._errors import (
     UnsupportedQuantizationError,
     WeightFileError,
 )
-from ._gguf import config_from_gguf
-from ._hf_config import config_from_hf
-from ._jacobian import COMPONENTS, DetachedJacobian, detached_jacobian, detached_jacobians, jacobian_flops
-from ._layers import rms_norm
-from ._layerwise import PARTS, LayerJacobians, layer_jacobians
-from ._lm import LanguageModel
-from ._load import NAMED_MODELS, load
-from ._matfree import TopK, joint_top_k, token_top_k
-from ._model import LAYER_PARAMS, Decoder, Trace
-from ._spectra import decompose, layer_spectra, llm_spectra
-from ._steer import steer, steered_logits, steering_vector
+from .jacobian import (
+    COMPONENTS,
+    PARTS,
+    DetachedJacobian,
+    LayerJacobians,
+    TopK,
+    decompose,
+    detached_jacobian,
+    detached_jacobians,
+    jacobian_flops,
+    joint_top_k,
+    layer_jacobians,
+    layer_spectra,
+    llm_spectra,
+    steer,
+    steered_logits,
+    steering_vector,
+    token_top_k,
+)
+from .model import LAYER_PARAMS, Decoder, LanguageModel, ModelConfig, RopeSpec, Trace, rms_norm
+from .report import jacobian_to_folder
+from .weights import NAMED_MODELS, config_from_gguf, config_from_hf, load
 
 __all__ = [
     "BridgeError", "Decoder", "LAYER_PARAMS", "LanguageModel", "ModelConfig", "NAMED_MODELS",
@@ -48,4 +69,6 @@ __all__ = [
     "COMPONENTS", "DetachedJacobian", "LayerJacobians", "PARTS", "TopK", "decompose", "detached_jacobian",
     "detached_jacobians", "jacobian_flops", "joint_top_k", "layer_jacobians", "layer_spectra", "llm_spectra",
     "steer", "steered_logits", "steering_vector", "token_top_k",
+    # one prompt's analysis, written to a folder
+    "jacobian_to_folder",
 ]

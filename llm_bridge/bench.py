@@ -12,7 +12,7 @@ Each figure is compared with a baseline measured in the same run, on the same fi
   roofline — a 4096² float32 matmul timed right before and after each repeat, so that both see
   the same machine load — with the FLOPs of the linear paths (`lb.jacobian_flops`, ≈ 1.22 TFLOP)
   and (b) the reference method, transformers with its gates detached and
-  `torch.autograd.functional.jacobian(vectorize=True)` (`llm_bridge._torch_reference`);
+  `torch.autograd.functional.jacobian(vectorize=True)` (`llm_bridge.torch_reference`);
 - `long`: every token's top-16 singular triplets of a 512-token prompt (`lb.token_top_k`,
   method "sweep"), in a child process so its peak resident memory is its own, against the
   15-minute / 8 GB budget; and, for scale, one token's matrix-free Lanczos on the same prompt.
@@ -136,11 +136,10 @@ def bench_forward(m, reference, repeats: int) -> dict:
 
 def bench_jacobian(m, reference, repeats: int, tokens: int = JACOBIAN_TOKENS) -> dict:
     """The detached J of a `tokens`-token prompt: bridge vs sgemm roofline vs transformers + autograd."""
-    import jax
     import numpy as np
 
     import llm_bridge as lb
-    from llm_bridge._torch_reference import torch_detached_jacobian
+    from llm_bridge.torch_reference import torch_detached_jacobian
 
     ids = _random_ids(tokens)
     flops = lb.jacobian_flops(m.config, tokens)

@@ -55,6 +55,25 @@ def test_tiny_model_folder(tiny_folder, tmp_path, capsys):
     assert "relative reconstruction error" in capsys.readouterr().out
 
 
+def test_the_library_function_behind_the_command(tiny_folder, tmp_path):
+    """`lb.jacobian_to_folder` is the command's work without the command: a loaded model, ids, a folder."""
+    import llm_bridge as lb
+
+    m = lb.load(tiny_folder)
+    ids = m.tokenize("a cab")
+    lines = []
+    summary = lb.jacobian_to_folder(m, ids, tmp_path / "lib", prompt="a cab", layers=(), modes=2, progress=lines.append)
+    assert {p.name for p in (tmp_path / "lib").iterdir()} == FILES - {"layers.png"}
+    assert summary["relative_error"] <= 2e-6 and summary["prompt"] == "a cab" and "layer_ranks" not in summary
+    assert len(summary["top_modes"]) == 2 and any("relative reconstruction error" in line for line in lines)
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(lb.BridgeError, match="not a folder"):
+        lb.jacobian_to_folder(m, ids, tmp_path / "a_file")
+    with pytest.raises(lb.BridgeError, match="layers"):
+        lb.jacobian_to_folder(m, ids, tmp_path / "never", layers="all")
+    assert not (tmp_path / "never").exists()
+
+
 @pytest.mark.slow
 def test_smollm2_default_model_and_prompt(tmp_path, capsys):
     """No --model, no --prompt: the embedded default (SmolLM2, "The capital of France is"), with progress."""

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import llm_bridge as lb
-from llm_bridge._layers import gated_mlp, rms_norm
-from llm_bridge._params import expected_shapes
+from llm_bridge.model._layers import gated_mlp, rms_norm
+from llm_bridge.weights._params import expected_shapes
 
 
 def random_decoder(config: lb.ModelConfig, seed=0) -> lb.Decoder:

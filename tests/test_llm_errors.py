@@ -11,7 +11,7 @@ import pytest
 from llm_helpers import make_tiny
 
 import llm_bridge as lb
-from llm_bridge._load import _smollm2
+from llm_bridge.weights._load import _smollm2
 
 
 def _one_line(err: pytest.ExceptionInfo) -> str:

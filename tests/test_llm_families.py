@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from llm_helpers import CASES, PROMPTS, make_tiny, torch_logits
+from safetensors import safe_open
 
 import llm_bridge as lb
 
@@ -121,6 +122,27 @@ def test_bfloat16_is_close_to_float32(tmp_path):
     a = np.asarray(m32.logits(PROMPTS[2]))
     b = np.asarray(m16.logits(PROMPTS[2]), np.float32)
     assert np.abs(a - b).max() < 0.05 * np.abs(a).max()
+
+
+def test_bfloat16_checkpoint_reads_exactly(tmp_path):
+    """A checkpoint stored in bfloat16 (as most on the Hub are) reads bit for bit, in either load dtype."""
+    reference = make_tiny("phi3", tmp_path / "f32").to(torch.bfloat16)  # fused qkv / gate_up, cut on load
+    reference.save_pretrained(tmp_path / "bf16")
+    with safe_open(tmp_path / "bf16" / "model.safetensors", framework="numpy") as f:
+        assert {f.get_slice(name).get_dtype() for name in f.keys()} == {"BF16"}
+    layer = reference.model.layers[1]
+    for dtype in ("bfloat16", "float32"):
+        m = lb.load(tmp_path / "bf16", dtype=dtype)
+        layers, c = m.decoder.layers, m.config
+        expected = {
+            "embed": (m.decoder.embed_tokens, reference.model.embed_tokens.weight),
+            "q": (layers.q[...][1], layer.self_attn.qkv_proj.weight[: c.num_heads * c.head_dim]),
+            "up": (layers.up[...][1], layer.mlp.gate_up_proj.weight[c.intermediate_size :]),
+            "mlp_norm": (layers.mlp_norm[...][1], layer.post_attention_layernorm.weight),
+        }
+        for name, (ours, theirs) in expected.items():
+            np.testing.assert_array_equal(np.asarray(ours[...], np.float32), theirs.detach().float().numpy(), err_msg=name)
+        assert m.dtype.name == dtype
 
 
 def test_sharded_folder_loads(tmp_path):

@@ -4,7 +4,7 @@ For each tiny random model (tests/llm_helpers.py) on a 16-token prompt that outr
 sliding window:
 
 - float32: ‖y − (Σ J_i x_i + b)‖ / ‖y‖ ≤ 2e-6, and J equals the Jacobian PyTorch autograd gives
-  for the transformers model with the same gates detached (`llm_bridge._torch_reference`) to
+  for the transformers model with the same gates detached (`llm_bridge.torch_reference`) to
   1e-4 relative — while the undetached autograd Jacobian is far from it;
 - float64: the same reconstruction to 1e-13;
 - `output` is the ordinary forward pass's value, bit for bit, and detaching does not change it;
@@ -20,7 +20,7 @@ import pytest
 from llm_helpers import CASES, PROMPTS, make_tiny
 
 import llm_bridge as lb
-from llm_bridge._torch_reference import detached_output, torch_detached_jacobian
+from llm_bridge.torch_reference import detached_output, torch_detached_jacobian
 
 IDS = PROMPTS[3]
 

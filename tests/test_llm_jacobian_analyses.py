@@ -9,9 +9,9 @@ import pytest
 from llm_helpers import PROMPTS, make_tiny
 
 import llm_bridge as lb
-from llm_bridge import _decode
-from llm_bridge._matfree import choose_method, joint_top_k, token_top_k
-from llm_bridge._steer import steer, steered_logits, steering_vector
+from llm_bridge.jacobian import _decode
+from llm_bridge.jacobian._topk import choose_method, joint_top_k, token_top_k
+from llm_bridge.jacobian._steer import steer, steered_logits, steering_vector
 
 IDS = PROMPTS[3]
 

@@ -7,18 +7,20 @@ rsvp llm-jacobian --model PATH|smollm2 --prompt TEXT --out DIR [--dtype float64]
 Writes into `DIR`: `reconstruction.png` (y against Σ J_i x_i + b, with the error), `jacobian.png`
 (the heatmap of [J_1 … J_T]), `spectra.png` (per-token and joint spectra, the top modes labelled
 with their decoded tokens), `layers.png` (stable / effective rank by layer), `llm_jacobian.nc`
-(everything, layout in `llm_bridge._dataset`) and `summary.json`. All files are written after the
-work is done, each atomically. `llm_bridge` is imported here, inside the subcommand only.
+(everything, layout in `llm_bridge.report.spectra_dataset`) and `summary.json`. All files are
+written after the work is done, each atomically, by `llm_bridge.jacobian_to_folder`; this module
+parses the flags, loads the model and the prompt, and turns a `BridgeError` into a one-line
+`ConfigError`. `llm_bridge` is imported here, inside the subcommand only.
 """
 
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ._common import Timer, out_dir, say
+from ._common import Timer, say
 
 DEFAULT_PROMPT = "The capital of France is"
-#: Above this many tokens the layer-by-layer analysis is off unless --layers asks for it: it costs
-#: min(T, 3 · layers) times the full Jacobian.
+#: Above this many tokens the layer-by-layer analysis is off unless --layers asks for it (the
+#: default of `llm_bridge.jacobian_to_folder`, repeated here for --help without importing it).
 AUTO_LAYER_TOKENS = 32
 
 
@@ -81,15 +83,13 @@ def run(args) -> int:
 
 def llm_jacobian_to_folder(model, prompt: str, out, *, chat: bool = False, dtype: str = "float32",
                            layers="auto", modes: int = 8, top: int = 5, max_tokens: int = 256) -> dict:
-    """Load `model`, take the detached Jacobian of `prompt`, write every file of the module
-    docstring and `summary.json` into the folder `out` (made after the work); return the summary dict.
+    """Load `model`, tokenize `prompt` and run `llm_bridge.jacobian_to_folder` into the folder
+    `out`, printing its progress; return the summary dict.
 
     `layers`: "auto", "all", "none" or indices as text ("0,-1") or a sequence. `llm_bridge` is
     imported here; without it, or on any bad input (a `BridgeError`), this raises a one-line
     `ConfigError` before any file is written.
     """
-    from pathlib import Path
-
     from ._common import setup_dtype
 
     if not isinstance(layers, str):
@@ -100,84 +100,17 @@ def llm_jacobian_to_folder(model, prompt: str, out, *, chat: bool = False, dtype
     except ImportError as e:
         raise ConfigError(f"rsvp llm-jacobian needs the LLM extras: pip install 'rsvp-jax[llm]' ({e})") from None
     try:
-        return _run(lb, model, prompt, Path(out), chat, dtype, layers, modes, top, max_tokens)
+        timer = Timer()
+        say(f"loading {model} ({dtype}) ...")
+        m = lb.load(model, dtype=dtype)
+        ids = m.check_ids(m.tokenize(prompt, chat=chat))  # empty, beyond the context or the vocabulary: a BridgeError
+        t, d = len(ids), m.config.hidden_size
+        if t > max_tokens:
+            raise ConfigError(f"the prompt has {t} tokens, more than --max-tokens {max_tokens} "
+                              f"(the Jacobian would hold {d}·{t}·{d} numbers); shorten it or raise --max-tokens")
+        layers = _parse_layers(layers, m.config.num_layers)
+        say(f"  {m!r} in {timer():.1f} s; prompt of {t} tokens")
+        return lb.jacobian_to_folder(m, ids, out, prompt=prompt, layers=layers, modes=modes, top=top, progress=say,
+                                     meta={"command": "llm-jacobian", "seconds_load": timer()})
     except lb.BridgeError as e:
         raise ConfigError(str(e)) from None
-
-
-def _run(lb, model, prompt, out, chat, dtype, layers, modes, top, max_tokens) -> dict:
-    import numpy as np
-    from .. import io
-    from .. import spectra as rs
-
-    from llm_bridge import _plots
-    from llm_bridge._dataset import spectra_dataset
-
-    timer = Timer()
-    say(f"loading {model} ({dtype}) ...")
-    m = lb.load(model, dtype=dtype)
-    ids = m.tokenize(prompt, chat=chat)
-    ids = m.check_ids(ids)  # empty, beyond the context or the vocabulary: a BridgeError
-    t, d, n_layers = len(ids), m.config.hidden_size, m.config.num_layers
-    if t > max_tokens:
-        raise ConfigError(f"the prompt has {t} tokens, more than --max-tokens {max_tokens} "
-                          f"(the Jacobian would hold {d}·{t}·{d} numbers); shorten it or raise --max-tokens")
-    layers = _parse_layers(layers, n_layers)
-    if layers == "auto":
-        layers = None if t <= AUTO_LAYER_TOKENS else ()
-    say(f"  {m!r} in {timer():.1f} s; prompt of {t} tokens")
-
-    say(f"detached Jacobian ({d} x {t} x {d}) ...")
-    t0 = Timer()
-    dj = lb.detached_jacobian(m, ids)
-    seconds_jacobian = t0()
-    say(f"  relative reconstruction error {dj.relative_error:.2e} in {seconds_jacobian:.1f} s")
-
-    say("SVDs and decoding ...")
-    spectra = lb.llm_spectra(m, ids, jacobian=dj, modes=modes, top=top, with_layers=False)
-    if layers != ():
-        count = n_layers if layers is None else len(layers)
-        say(f"layer spectra: {count} layers x (output, attention, MLP) ...")
-        t0 = Timer()
-        spectra["layer"] = lb.layer_spectra(m, ids, layers)
-        say(f"  in {t0():.1f} s; worst reconstruction error {float(np.max(spectra['layer']['relative_error'])):.2e}")
-    pred = spectra["prediction"]
-    say(f"  prediction {pred['predicted_token']!r}: kept by the top {pred['smallest_k']} joint modes; "
-        f"stable rank of the joint map {float(spectra['joint']['summary']['stable_rank']):.2f}")
-
-    out = out_dir(out)
-    files = ["reconstruction.png", "jacobian.png", "spectra.png"]
-    name = f"{m.config.family}, {t} tokens, {dtype}"
-    io.write_figure(_plots.plot_reconstruction(dj.output, dj.reconstruction, dj.relative_error, name), out / files[0])
-    io.write_figure(_plots.plot_heatmap(dj.jacobian, spectra["tokens"]), out / files[1])
-    io.write_figure(_plots.plot_spectra(spectra), out / files[2])
-    if "layer" in spectra:
-        files.append("layers.png")
-        io.write_figure(_plots.plot_layer_ranks(spectra["layer"]), out / files[-1])
-    io.save_dataset(spectra_dataset(dj, spectra, prompt=prompt), out / "llm_jacobian.nc")
-    files.append("llm_jacobian.nc")
-
-    summary = {
-        "command": "llm-jacobian", "model": m.source, "family": m.config.family, "dtype": dtype,
-        "prompt": prompt, "tokens": spectra["tokens"], "ids": ids.tolist(), "hidden_size": d,
-        "layers": n_layers, "relative_error": dj.relative_error, "bias_norm": spectra["bias_norm"],
-        "seconds_jacobian": seconds_jacobian,
-        "prediction": {k: pred[k] for k in ("predicted_token", "predicted", "smallest_k", "k", "energy", "keeps")},
-        "joint": rs.to_json(spectra["joint"]["summary"], spectra=False),
-        "token": rs.to_json(spectra["token"]["summary"], spectra=False),
-        "top_modes": spectra["decoded"]["joint"],
-        "token_modes": [row[:3] for row in spectra["decoded"]["tokens"]],
-    }
-    if "layer" in spectra:
-        lay = spectra["layer"]
-        summary["layer_ranks"] = {
-            "layers": lay["layers"].tolist(), "parts": lay["parts"],
-            "stable_rank": np.asarray(lay["summary"]["stable_rank"]).tolist(),
-            "effective_rank": np.asarray(lay["summary"]["effective_rank"]).tolist(),
-            "relative_error": np.asarray(lay["relative_error"]).tolist(),
-        }
-    summary["files"] = files
-    summary["seconds_total"] = timer()
-    io.write_json(out / "summary.json", summary)
-    say(f"wrote {', '.join(files)} and summary.json to {out}/ in {summary['seconds_total']:.0f} s")
-    return summary

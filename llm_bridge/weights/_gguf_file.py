@@ -20,7 +20,7 @@ import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 from gguf.quants import dequantize
 
-from ._errors import BridgeError, UnsupportedQuantizationError, WeightFileError
+from ..errors import BridgeError, UnsupportedQuantizationError, WeightFileError
 
 Q = GGMLQuantizationType
 #: Storage types we dequantize (plain floats, and llama.cpp's classic and k-quant blocks).

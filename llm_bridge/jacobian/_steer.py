@@ -19,27 +19,25 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+from rsvp_jax.linalg import blas_threads
 
-from . import _generate
-from ._blas import lapack_threads
+from ..errors import BridgeError, PromptTooLongError
+from ..model import pad_to_bucket
 from ._decode import joint_svd
-from ._errors import BridgeError, PromptTooLongError
-from ._jacobian import check_point, detached_jacobian
+from ._detached import check_point, detached_jacobian
 
 
 def steering_vector(m, ids, layer: int, *, rank: int | None = None, normed: bool = False) -> np.ndarray:
     r"""$s = \sum_i J^{(l)}_i x_i$ (d,) of the prompt `ids` at `layer`, projected onto the top `rank`
     left singular vectors of $[J^{(l)}_1 \cdots J^{(l)}_T]$ when `rank` is given."""
-    layer = check_point(m.config, layer, None)
-    if layer is None:
-        raise BridgeError("steering needs a layer (0..num_layers-1)")
+    layer = _check_layer(m, layer)
     dj = detached_jacobian(m, ids, layer=layer, normed=normed)
     s = np.einsum("atb,tb->a", dj.jacobian.astype(np.float64), dj.embeddings.astype(np.float64))
     if rank is not None:
         d = m.config.hidden_size
         if not 1 <= int(rank) <= d:
             raise BridgeError(f"rank={rank!r}: need 1..{d}")
-        with lapack_threads(1):
+        with blas_threads(1):
             u = np.asarray(joint_svd(dj.jacobian)[0], np.float64)[:, : int(rank)]
         s = u @ (u.T @ s)
     return s.astype(m.dtype)
@@ -62,7 +60,7 @@ def steered_logits(m, ids, vector, layer: int, scale: float = 1.0) -> np.ndarray
     """Next-token logits (V,) after the prompt `ids`, steered at `layer` by `scale · vector`."""
     ids = m.check_ids(ids)
     layer = _check_layer(m, layer)
-    out = _next_logits(m.decoder, _generate.pad(ids), len(ids), jnp.asarray(vector, m.dtype), scale, layer=layer)
+    out = _next_logits(m.decoder, pad_to_bucket(ids), len(ids), jnp.asarray(vector, m.dtype), scale, layer=layer)
     return np.asarray(out)
 
 
@@ -78,7 +76,7 @@ def steer(m, prompt, vector, layer: int, scale: float = 1.0, max_new_tokens: int
     stop = m.config.eos_token_ids if stop_at_eos else ()
     out = [int(i) for i in ids]
     for _ in range(max_new_tokens):
-        logits = _next_logits(m.decoder, _generate.pad(np.asarray(out)), len(out), vector, scale, layer=layer)
+        logits = _next_logits(m.decoder, pad_to_bucket(np.asarray(out)), len(out), vector, scale, layer=layer)
         out.append(int(jnp.argmax(logits)))
         if out[-1] in stop:
             break

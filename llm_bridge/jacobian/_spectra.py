@@ -15,13 +15,19 @@ from functools import partial
 
 import numpy as np
 from rsvp_jax import spectra as rs
+from rsvp_jax.linalg import align_signs, blas_threads
 
+from ..errors import BridgeError
 from . import _decode
-from ._blas import lapack_threads
-from ._errors import BridgeError
-from ._jacobian import DetachedJacobian, detached_jacobian
+from ._detached import DetachedJacobian, detached_jacobian
 from ._layerwise import PARTS, layer_jacobians
 
+
+
+def _aligned(u_cols, vt, y):
+    """The one sign rule (`rsvp_jax.linalg.align_signs`, ⟨y, u_i⟩ ≥ 0) on left vectors kept as columns."""
+    U, V = align_signs(np.swapaxes(np.asarray(u_cols), -1, -2), np.asarray(vt), np.asarray(y, np.float64), np_module=np)
+    return np.swapaxes(U, -1, -2), V
 
 def _summary(sigma) -> dict:
     return {k: np.asarray(v) for k, v in rs.summarize(np.asarray(sigma)).items()}
@@ -46,12 +52,12 @@ def decompose(m, dj: DetachedJacobian, *, modes: int = 8, top: int = 5) -> dict:
     `u_token` (T, d, modes), `v_token` (T, modes, d) — the sign-aligned top vectors.
     """
     dec = m.decoder
-    with lapack_threads(1):
+    with blas_threads(1):
         u_t, s_t, vt_t = (np.asarray(a) for a in _decode.token_svd(dj.blocks))
         u_j, s_j, vt_j = (np.asarray(a) for a in _decode.joint_svd(dj.jacobian))
     y = dj.output
-    u_t, vt_t = _decode.align_signs(u_t[..., :modes], vt_t[:, :modes], y)
-    u_j, vt_j_top = _decode.align_signs(u_j, vt_j, y)
+    u_t, vt_t = _aligned(u_t[..., :modes], vt_t[:, :modes], y)
+    u_j, vt_j_top = _aligned(u_j, vt_j, y)
     k = min(modes, u_j.shape[1])
     t = dj.jacobian.shape[1]
 
@@ -91,7 +97,7 @@ def layer_spectra(m, ids, layers=None, parts=PARTS, **kwargs) -> dict:
     summaries, and each point's reconstruction error. `kwargs` go to `layer_jacobians`."""
     lj = layer_jacobians(m, ids, layers, parts, **kwargs)
     n, p, d, t, e = lj.jacobian.shape
-    with lapack_threads(1):
+    with blas_threads(1):
         sigma = np.asarray(_decode.singular_values(lj.jacobian.reshape(n, p, d, t * e)))
         sigma_last = np.asarray(_decode.singular_values(lj.jacobian[..., -1, :]))
     return {

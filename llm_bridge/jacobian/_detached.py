@@ -37,8 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import BridgeError
-from ._model import _NO_WINDOW, Decoder
+from ..errors import BridgeError
+from ..model import Decoder
 
 COMPONENTS = ("attn", "mlp")
 MODES = ("auto", "rev", "fwd")
@@ -97,8 +97,7 @@ def _layer_inputs(decoder: Decoder, index: int, t: int):
     p = jax.tree.map(lambda a: a[index], decoder.layers.arrays())
     cos, sin = decoder.rope_tables(t)
     r = c.layer_ropes[index]
-    w = c.layer_windows[index]
-    return p, cos[r], sin[r], jnp.asarray(_NO_WINDOW if w is None else w, jnp.int32)
+    return p, cos[r], sin[r], decoder.attention_windows(index, index + 1)[0]
 
 
 def point_map(decoder: Decoder, *, layer=None, component=None, normed=True, detach=True):
@@ -200,7 +199,7 @@ def bias_tangent(decoder: Decoder) -> Decoder:
 
 
 def affine_bias(fn_of_decoder, decoder: Decoder):
-    r"""$b = \sum_eta (\partial y/\partialeta)\,eta$ over the bias parameters β: the output of the
+    r"""$b = \sum_\beta (\partial y/\partial\beta)\,\beta$ over the bias parameters β: the output of the
     frozen affine map at x = 0, exactly (one `jax.jvp`). Biases that only feed the gates (Q, K,
     gate) have zero derivative there and drop out by themselves."""
     if not has_biases(decoder):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._errors import WeightFileError
+from ..errors import WeightFileError
 
 _SPECIAL_TOKENS = {
     "bos_token": "bos_token_id", "eos_token": "eos_token_id",

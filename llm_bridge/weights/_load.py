@@ -15,11 +15,11 @@ import jax
 import ml_dtypes
 import numpy as np
 
-from ._errors import BridgeError, UnknownModelError, UnsafeCheckpointError, WeightFileError
+from ..errors import BridgeError, UnknownModelError, UnsafeCheckpointError, WeightFileError
+from ..model import LanguageModel
 from ._gguf import load_gguf
 from ._gguf_file import GGUFFile
-from ._hf_weights import PICKLE_SUFFIXES, load_folder
-from ._lm import LanguageModel
+from ._hf_folder import PICKLE_SUFFIXES, load_folder
 from ._tokenizer import tokenizer_from_folder, tokenizer_from_gguf
 
 DTYPES = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float64": np.float64}

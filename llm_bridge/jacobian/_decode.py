@@ -47,14 +47,6 @@ def singular_values(mats):
     return jnp.linalg.svd(mats, compute_uv=False)
 
 
-def align_signs(u, vt, y):
-    """Flip each pair (u_j, v_j) so that ⟨y, u_j⟩ ≥ 0. u (…, d, r) columns, vt (…, r, …) rows."""
-    u, vt, y = np.asarray(u), np.asarray(vt), np.asarray(y, np.float64)
-    sign = np.where(np.einsum("...dr,d->...r", u, y) < 0, -1.0, 1.0).astype(u.dtype)
-    vt = vt * sign.reshape(sign.shape + (1,) * (vt.ndim - sign.ndim))
-    return u * sign[..., None, :], vt
-
-
 @partial(jax.jit, static_argnames="top")
 def _top_logits(unembedding, directions, top):
     return jax.lax.top_k(directions @ unembedding.T, top)

@@ -17,8 +17,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ._config import ModelConfig, RopeSpec
-from ._errors import UnknownArchitectureError, UnsupportedConfigError, WeightFileError
+from ..errors import UnknownArchitectureError, UnsupportedConfigError, WeightFileError
+from ..model import ModelConfig, RopeSpec
 
 # Attributes that do not change the inference forward pass of a decoder-only model.
 IGNORED = frozenset({
@@ -64,7 +64,7 @@ FAMILIES: dict[str, frozenset[str]] = {
 }
 SUPPORTED_MODEL_TYPES = tuple(FAMILIES)
 
-# Hugging Face activation names → this port's (see `_layers.activation`).
+# Hugging Face activation names → the names of `ModelConfig.activation`.
 HF_ACTIVATIONS = {
     "silu": "silu", "swish": "silu", "gelu": "gelu",
     "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh",

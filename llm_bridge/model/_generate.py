@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._model import Decoder
+from ._decoder import Decoder
 
 MIN_BUCKET = 16
 
@@ -21,7 +21,8 @@ def bucket(t: int) -> int:
     return max(MIN_BUCKET, 1 << (t - 1).bit_length())
 
 
-def pad(ids: np.ndarray) -> jax.Array:
+def pad_to_bucket(ids: np.ndarray) -> jax.Array:
+    """Token ids (T,) padded with zeros at the end to `bucket(T)`, as int32."""
     out = np.zeros(bucket(len(ids)), np.int32)
     out[: len(ids)] = ids
     return jnp.asarray(out)
@@ -58,7 +59,7 @@ def greedy(model: Decoder, ids: np.ndarray, max_new_tokens: int, stop_ids=()) ->
     """Append the argmax token `max_new_tokens` times (or until a token in `stop_ids`)."""
     ids = [int(i) for i in ids]
     for _ in range(max_new_tokens):
-        nxt = int(jnp.argmax(next_logits(model, pad(np.asarray(ids)), len(ids))))
+        nxt = int(jnp.argmax(next_logits(model, pad_to_bucket(np.asarray(ids)), len(ids))))
         ids.append(nxt)
         if nxt in stop_ids:
             break

@@ -25,56 +25,67 @@ i only); per-token forward products do not batch. So:
   For SmolLM2 (d = 576) and every token of a 512-token prompt that is 576 passes against
   ≈ 49 000.
 
-Signs: each pair (u, v) is flipped so that ⟨y, u⟩ ≥ 0, as in `_decode`.
+Signs: each pair (u, v) is flipped so that ⟨y, u⟩ ≥ 0 (`rsvp_jax.linalg.align_signs`, the one
+sign rule of both packages, with y as the reference).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from matfree import decomp
+from rsvp_jax.linalg import SingularTriplets, align_signs, blas_threads, block_svd, lanczos_svd
 
-from ._blas import lapack_threads
-from ._decode import align_signs
-from ._errors import BridgeError
-from ._jacobian import check_point, default_chunk, point_map
+from ..errors import BridgeError
+from ._detached import check_point, default_chunk, point_map
 
 METHODS = ("auto", "sweep", "lanczos")
 
 
-class TopK(NamedTuple):
-    """Top-k singular triplets: `u` (…, d, k) columns, `s` (…, k) descending, `v` (…, k, …) rows.
+@dataclasses.dataclass(frozen=True)
+class TopK(SingularTriplets):
+    """Top-k singular triplets (`rsvp_jax.linalg.SingularTriplets`: `sigma`, and `U`, `V` as rows).
 
-    Per token: leading axis over `tokens` (the positions), `v` rows of length d. Joint: no
-    leading axis, `v` (k, T, d). `output` is y (d,), `method` how they were computed,
-    `passes` the network passes it took and `seconds` the wall time.
+    Per token: a leading axis over `tokens` (the positions): `sigma` (n, k), `U` (n, k, d), `V`
+    (n, k, d). Joint: no leading axis, `U` (k, d), `V` (k, T, d). `output` is y (d,), `method` how
+    they were computed, `passes` the network passes it took and `seconds` the wall time. The
+    NumPy-SVD names read the same data: `s` = sigma, `u` the left vectors as columns (…, d, k),
+    `v` = V.
     """
 
-    u: np.ndarray
-    s: np.ndarray
-    v: np.ndarray
-    tokens: np.ndarray
-    output: np.ndarray
-    method: str
-    passes: int
-    seconds: float
+    tokens: np.ndarray | None = None
+    output: np.ndarray | None = None
+    method: str = ""
+    passes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def s(self):
+        return self.sigma
+
+    @property
+    def u(self):
+        return np.swapaxes(np.asarray(self.U), -1, -2)
+
+    @property
+    def v(self):
+        return self.V
+
+
+def _triplets(u_rows, s, vt, y, **info) -> TopK:
+    """A `TopK` from rows, signed by the one sign rule (⟨y, u_i⟩ ≥ 0; `rsvp_jax.linalg.align_signs`)."""
+    U, V = align_signs(np.asarray(u_rows), np.asarray(vt), np.asarray(y), np_module=np)
+    return TopK(np.asarray(s), U, V, **info)
 
 
 def default_steps(k: int, n: int) -> int:
     """Lanczos steps for k triplets of an operator of rank ≤ n: 2k + 16, at most n."""
     return min(n, 2 * k + 16)
-
-
-def _gkl_top_k(matvec, v0, k: int, steps: int):
-    """matfree's Golub–Kahan–Lanczos with `steps` matvecs, then the top k Ritz triplets."""
-    (us, vs), bidiagonal, *_ = decomp.bidiag(steps)(matvec, v0)  # Krylov bases as rows: (steps, m), (steps, n)
-    p, s, qt = jnp.linalg.svd(bidiagonal, full_matrices=False)
-    return us.T @ p[:, :k], s[:k], qt[:k] @ vs
 
 
 # ----------------------------------------------------------------------------- the joint map
@@ -84,14 +95,14 @@ def _gkl_top_k(matvec, v0, k: int, steps: int):
 def _joint(decoder, x, v0, *, layer, component, normed, k, steps):
     f = point_map(decoder, layer=layer, component=component, normed=normed)
     y, push = jax.linearize(f, x)
-    u, s, vt = _gkl_top_k(lambda v: push(v.reshape(x.shape)), v0, k, steps)
-    return y, u, s, vt.reshape(k, *x.shape)
+    top = lanczos_svd(lambda v: push(v.reshape(x.shape)), v0, k, steps)
+    return y, top.U, top.sigma, top.V.reshape(k, *x.shape)
 
 
 def joint_top_k(m, ids, k: int = 16, *, layer=None, component=None, normed: bool = True,
                 steps: int | None = None, seed: int = 0) -> TopK:
     r"""Top-k singular triplets of the joint map $[J_1 \cdots J_T]$, matrix-free (GKL, one jvp and
-    one vjp per step): `u` (d, k), `s` (k,), `v` (k, T, d)."""
+    one vjp per step): `sigma` (k,), `U` (k, d), `V` (k, T, d)."""
     ids = m.check_ids(ids)
     layer = check_point(m.config, layer, component)
     dec = m.decoder
@@ -101,11 +112,10 @@ def joint_top_k(m, ids, k: int = 16, *, layer=None, component=None, normed: bool
     steps = default_steps(k, d) if steps is None else int(steps)
     v0 = jax.random.normal(jax.random.key(seed), (x.size,), x.dtype)
     start = time.perf_counter()
-    with lapack_threads(1):
+    with blas_threads(1):
         y, u, s, vt = _joint(dec, x, v0, layer=layer, component=component, normed=bool(normed), k=k, steps=steps)
-        y, u, s, vt = (np.asarray(a) for a in (y, u, s, vt))
-    u, vt = align_signs(u, vt, y)
-    return TopK(u, s, vt, np.arange(len(ids)), y, "lanczos", 2 * steps + 1, time.perf_counter() - start)
+    return _triplets(u, s, vt, y, tokens=np.arange(len(ids)), output=np.asarray(y), method="lanczos",
+                     passes=2 * steps + 1, seconds=time.perf_counter() - start)
 
 
 # ----------------------------------------------------------------------------- per token: lanczos
@@ -117,7 +127,8 @@ def _token_lanczos(decoder, x, tokens, v0, *, layer, component, normed, k, steps
     y, push = jax.linearize(f, x)
 
     def one(i):
-        return _gkl_top_k(lambda v: push(jnp.zeros_like(x).at[i].set(v)), v0, k, steps)
+        top = lanczos_svd(lambda v: push(jnp.zeros_like(x).at[i].set(v)), v0, k, steps)
+        return top.U, top.sigma, top.V
 
     u, s, vt = jax.lax.map(one, tokens)
     return y, u, s, vt
@@ -134,12 +145,6 @@ def _linearized(decoder, x, *, layer, component, normed):
 @jax.jit
 def _pull(pullback, basis):
     return jax.vmap(lambda u: pullback(u)[0])(basis)
-
-
-@partial(jax.jit, static_argnames="k")
-def _dense_top_k(blocks, *, k):
-    u, s, vt = jnp.linalg.svd(blocks, full_matrices=False)
-    return u[..., :k], s[..., :k], vt[..., :k, :]
 
 
 def sweep_rows(m, ids, *, layer=None, component=None, normed=True, chunk=None,
@@ -191,8 +196,8 @@ def token_top_k(m, ids, k: int = 16, *, tokens=None, method: str = "auto", layer
 
     `tokens`: the positions (default all); `method`: "sweep", "lanczos" or "auto" (see the
     module docstring); `steps`: Lanczos steps (default `default_steps`); `chunk`: output rows
-    per reverse batch; `token_chunk`: blocks per dense SVD batch. Returns `TopK` with `u`
-    (n, d, k), `s` (n, k), `v` (n, k, d) for the n chosen tokens.
+    per reverse batch; `token_chunk`: blocks per dense SVD batch. Returns `TopK` with `sigma`
+    (n, k), `U`, `V` (n, k, d) for the n chosen tokens (and `u` (n, d, k) as columns).
     """
     ids = m.check_ids(ids)
     layer = check_point(m.config, layer, component)
@@ -207,17 +212,13 @@ def token_top_k(m, ids, k: int = 16, *, tokens=None, method: str = "auto", layer
         dec = m.decoder
         x = dec.embed(ids)
         v0 = jax.random.normal(jax.random.key(seed), (d,), x.dtype)
-        with lapack_threads(1):
+        with blas_threads(1):
             y, u, s, vt = _token_lanczos(dec, x, jnp.asarray(tokens), v0, k=k, steps=steps, **point)
-            y, u, s, vt = (np.asarray(a) for a in (y, u, s, vt))
         passes = 2 * steps * len(tokens) + 1
     else:
         y, rows = sweep_rows(m, ids, chunk=chunk, progress=progress, **point)
-        blocks = np.moveaxis(rows, 1, 0)[tokens]  # (n, d, d)
-        with lapack_threads(1):
-            parts = [[np.asarray(a) for a in _dense_top_k(jnp.asarray(blocks[i:i + token_chunk]), k=k)]
-                     for i in range(0, len(tokens), token_chunk)]
-        u, s, vt = (np.concatenate([p[j] for p in parts]) for j in range(3))
+        blocks = block_svd(np.moveaxis(rows, 1, 0)[tokens], k=k, chunk=token_chunk, method="svd")  # (n, d, d) blocks
+        u, s, vt = blocks.U, blocks.sigma[..., :k], blocks.V
         passes = d + 1
-    u, vt = align_signs(u, vt, y)
-    return TopK(u, s, vt, tokens, y, method, passes, time.perf_counter() - start)
+    return _triplets(u, s, vt, y, tokens=tokens, output=np.asarray(y), method=method, passes=passes,
+                     seconds=time.perf_counter() - start)

@@ -1,9 +1,11 @@
 """Collect loaded tensors into a `Decoder`: shapes checked, layers stacked, dtype converted.
 
 Both loaders hand every tensor they map to a `ParamCollector` under this port's parameter name
-(and layer index). The collector knows from the config which parameters the model must have and
+(and layer index), or, for a fused tensor, under the tuple of parameters whose rows it stacks
+(see `_names`). The collector knows from the config which parameters the model must have and
 their shapes, so a checkpoint that does not match its config — a missing layer, a wrong shape, an
-extra tensor — is an error rather than a silently wrong model.
+extra tensor — is an error rather than a silently wrong model; and it knows each parameter's row
+count, so it is the one place where a fused tensor is cut into its parts.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ._config import ModelConfig
-from ._errors import WeightFileError
-from ._model import Decoder
+from ..errors import WeightFileError
+from ..model import Decoder, ModelConfig
 
 
 def expected_shapes(c: ModelConfig) -> tuple[dict[str, tuple], dict[str, tuple]]:
@@ -55,10 +56,14 @@ class ParamCollector:
         self.layers = {n: np.empty((config.num_layers, *s), self.dtype) for n, s in self.layer_shapes.items()}
         self.filled = {n: np.zeros(config.num_layers, bool) for n in self.layer_shapes}
 
-    def wants(self, name: str) -> bool:
-        return name in self.top_shapes or name in self.layer_shapes
+    def put(self, name: str | tuple[str, ...], array: np.ndarray, layer: int | None = None, *, tensor: str = ""):
+        """Store `array` as parameter `name` (of `layer`, for per-layer ones), converted to the dtype.
 
-    def put(self, name: str, array: np.ndarray, layer: int | None = None, *, tensor: str = ""):
+        A tuple `name` is a fused tensor: its rows are those parameters' rows, stacked in order.
+        """
+        if isinstance(name, tuple):
+            self._put_fused(name, array, layer, tensor=tensor)
+            return
         what = tensor or name
         if layer is None:
             shape = self.top_shapes.get(name)
@@ -75,6 +80,17 @@ class ParamCollector:
         else:
             np.copyto(self.layers[name][layer], array, casting="unsafe")
             self.filled[name][layer] = True
+
+    def _put_fused(self, parts: tuple[str, ...], array: np.ndarray, layer: int | None, *, tensor: str):
+        what = tensor or "+".join(parts)
+        shapes = [self.layer_shapes.get(p) for p in parts]
+        if layer is None or None in shapes:
+            raise WeightFileError(f"{self.source}: unexpected fused tensor {what} for a {self.config.family} model")
+        bounds = np.cumsum([0] + [shape[0] for shape in shapes])
+        if bounds[-1] != array.shape[0]:
+            raise WeightFileError(f"{self.source}: fused tensor {what} has {array.shape[0]} rows, expected {bounds[-1]}")
+        for part, start, stop in zip(parts, bounds[:-1], bounds[1:]):
+            self.put(part, array[start:stop], layer, tensor=what)
 
     def decoder(self) -> Decoder:
         missing = [n for n in self.top_shapes if n not in self.top]

@@ -14,10 +14,10 @@ from typing import Callable
 import jax
 import numpy as np
 
+from ..errors import PromptError, PromptTooLongError
 from . import _generate
 from ._config import ModelConfig
-from ._errors import PromptError, PromptTooLongError
-from ._model import Decoder
+from ._decoder import Decoder
 
 
 class LanguageModel:
@@ -90,12 +90,12 @@ class LanguageModel:
     def logits(self, ids) -> jax.Array:
         """Next-token logits (T, V) for every position of the prompt `ids` (T,)."""
         ids = self.check_ids(ids)
-        return _generate.logits(self.decoder, _generate.pad(ids))[: len(ids)]
+        return _generate.logits(self.decoder, _generate.pad_to_bucket(ids))[: len(ids)]
 
     def final_hidden(self, ids) -> jax.Array:
         """Final-normed hidden states (T, d) — what the unembedding reads."""
         ids = self.check_ids(ids)
-        return _generate.final_hidden(self.decoder, _generate.pad(ids))[: len(ids)]
+        return _generate.final_hidden(self.decoder, _generate.pad_to_bucket(ids))[: len(ids)]
 
     def hidden_states(self, ids) -> jax.Array:
         """Residual stream (L + 1, T, d): the input embeddings, then the output of each layer.
@@ -104,7 +104,7 @@ class LanguageModel:
         norm, every entry here is the raw residual stream; `final_hidden` gives the normed one.
         """
         ids = self.check_ids(ids)
-        return _generate.residual_states(self.decoder, _generate.pad(ids))[:, : len(ids)]
+        return _generate.residual_states(self.decoder, _generate.pad_to_bucket(ids))[:, : len(ids)]
 
     def embed(self, ids) -> jax.Array:
         """Input embeddings (T, d) after any embedding scale: the x of the detached Jacobian."""

@@ -2,7 +2,8 @@
 
 Three things differ from a Hugging Face checkpoint, all undone here:
 
-- **Names**: one table per architecture maps `blk.{i}.<suffix>` to this port's parameters.
+- **Names**: one table per architecture (`_names.GGUF_TABLES`) maps `blk.{i}.<suffix>` to this
+  port's parameters.
 - **Q/K permutation**: llama.cpp's `llama` architecture rotates interleaved pairs, so its
   converter permutes the rows of each head of W_q and W_k; we invert that per head. The other
   architectures use the "NeoX" rotate-half layout and are stored unpermuted.
@@ -17,53 +18,21 @@ sets them.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 
-from ._config import ModelConfig, RopeSpec
-from ._errors import UnknownArchitectureError, UnsupportedConfigError, WeightFileError
+from ..errors import UnknownArchitectureError, UnsupportedConfigError, WeightFileError
+from ..model import Decoder, ModelConfig, RopeSpec
 from ._gguf_file import GGUFFile
-from ._model import Decoder
+from ._names import GGUF_TABLES
 from ._params import ParamCollector
-
-TOP = {"token_embd.weight": "embed", "output_norm.weight": "final_norm", "output.weight": "unembed"}
-
-_COMMON = {
-    "attn_q.weight": "q", "attn_k.weight": "k", "attn_v.weight": "v", "attn_output.weight": "o",
-    "attn_q.bias": "q_bias", "attn_k.bias": "k_bias", "attn_v.bias": "v_bias", "attn_output.bias": "o_bias",
-    "attn_q_norm.weight": "q_norm", "attn_k_norm.weight": "k_norm",
-    "ffn_gate.weight": "gate", "ffn_up.weight": "up", "ffn_down.weight": "down",
-}
-_PRE_NORMS = {"attn_norm.weight": "attn_norm", "ffn_norm.weight": "mlp_norm"}
-_POST_NORMS = {"post_attention_norm.weight": "post_attn_norm", "post_ffw_norm.weight": "post_mlp_norm"}
-# Phi-3 keeps its fused projections: (q; k; v) rows in attn_qkv, (gate; up) rows in ffn_up.
-_PHI3 = {
-    "attn_norm.weight": "attn_norm", "ffn_norm.weight": "mlp_norm",
-    "attn_qkv.weight": ("q", "k", "v"), "attn_output.weight": "o",
-    "ffn_up.weight": ("gate", "up"), "ffn_down.weight": "down",
-}
-
-#: GGUF architecture → (port family, layer tensor suffix → parameter name or fused parts).
-ARCHITECTURES = {
-    "llama": ("llama", _PRE_NORMS | _COMMON),
-    "qwen2": ("qwen2", _PRE_NORMS | _COMMON),
-    "qwen3": ("qwen3", _PRE_NORMS | _COMMON),
-    "gemma": ("gemma", _PRE_NORMS | _COMMON),
-    "gemma2": ("gemma2", _PRE_NORMS | _POST_NORMS | _COMMON),
-    "gemma3": ("gemma3", _PRE_NORMS | _POST_NORMS | _COMMON),
-    "phi3": ("phi3", _PHI3),
-    "olmo2": ("olmo2", _POST_NORMS | _COMMON),
-}
 
 # llama.cpp scales Gemma 2/3 27B queries by (d / heads)^-1/2, every other size by head_dim^-1/2;
 # the 27B models are recognised by their layer count, as llama.cpp does.
 _GEMMA_27B_LAYERS = {"gemma2": 46, "gemma3": 62}
 # llama.cpp's default attention soft-caps for Gemma 2 when the file does not store them.
 _GEMMA2_SOFTCAPS = (50.0, 30.0)
-
-_LAYER_NAME = re.compile(r"blk\.(\d+)\.(.+)")
 
 
 def _unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -73,15 +42,19 @@ def _unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, rows // n_head // 2, 2, *rest).swapaxes(1, 2).reshape(w.shape)
 
 
-def config_from_gguf(f: GGUFFile) -> ModelConfig:
-    """A `ModelConfig` from a GGUF file's metadata (and, for tying and RoPE factors, its tensors)."""
+def config_from_gguf(f: GGUFFile | str | Path) -> ModelConfig:
+    """A `ModelConfig` from a GGUF file's metadata (and, for tying and RoPE factors, its tensors).
+
+    `f` is a parsed `GGUFFile` or the path of one.
+    """
+    f = f if isinstance(f, GGUFFile) else GGUFFile(f)
     md = f.metadata
     arch = md.get("general.architecture")
-    if arch not in ARCHITECTURES:
+    if arch not in GGUF_TABLES:
         raise UnknownArchitectureError(
-            f"{f.path}: unknown GGUF architecture {arch!r}; supported: {', '.join(ARCHITECTURES)}"
+            f"{f.path}: unknown GGUF architecture {arch!r}; supported: {', '.join(GGUF_TABLES)}"
         )
-    family = ARCHITECTURES[arch][0]
+    family = GGUF_TABLES[arch][0]
 
     def get(key, default=None):
         value = md.get(f"{arch}.{key}", default)
@@ -171,33 +144,20 @@ def load_gguf(path: Path, dtype, gguf: GGUFFile | None = None) -> tuple[ModelCon
     f = gguf or GGUFFile(path)
     config = config_from_gguf(f)
     arch = f.metadata["general.architecture"]
-    table = ARCHITECTURES[arch][1]
+    table = GGUF_TABLES[arch][1]
     params = ParamCollector(config, dtype, str(path))
     gemma = config.family.startswith("gemma")
+    heads = {"q": config.num_heads, "q_bias": config.num_heads, "k": config.num_kv_heads, "k_bias": config.num_kv_heads}
     for name in f.tensors:
         if name == "rope_freqs.weight":
             continue  # folded into the config's RoPE
-        match = _LAYER_NAME.fullmatch(name)
-        target = table.get(match.group(2)) if match else TOP.get(name)
+        target, layer = table.target(name)
         if target is None:
             raise WeightFileError(f"{path}: unexpected tensor {name} for GGUF architecture {arch}")
-        layer = int(match.group(1)) if match else None
         w = f.read(name)
-        if gemma and name.endswith("norm.weight"):
+        if gemma and isinstance(target, str) and target.endswith("norm"):
             w = w - np.float32(1.0)
-        if arch == "llama" and match and match.group(2).startswith(("attn_q.", "attn_k.")):
-            w = _unpermute(w, config.num_heads if match.group(2).startswith("attn_q.") else config.num_kv_heads)
-        if isinstance(target, tuple):  # fused rows
-            c = config
-            sizes = {
-                "q": c.num_heads * c.head_dim, "k": c.num_kv_heads * c.head_dim, "v": c.num_kv_heads * c.head_dim,
-                "gate": c.intermediate_size, "up": c.intermediate_size,
-            }
-            bounds = np.cumsum([0] + [sizes[p] for p in target])
-            if bounds[-1] != w.shape[0]:
-                raise WeightFileError(f"{path}: fused tensor {name} has {w.shape[0]} rows, expected {bounds[-1]}")
-            for part, a, b in zip(target, bounds[:-1], bounds[1:]):
-                params.put(part, w[a:b], layer, tensor=name)
-        else:
-            params.put(target, w, layer, tensor=name)
+        if arch == "llama" and target in heads:
+            w = _unpermute(w, heads[target])
+        params.put(target, w, layer, tensor=name)
     return config, params.decoder()

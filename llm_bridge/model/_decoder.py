@@ -124,6 +124,11 @@ class Decoder(nnx.Module):
         angles = positions[None, :, None] * inv[:, None, :]
         return jnp.cos(angles), jnp.sin(angles)
 
+    def attention_windows(self, start: int = 0, stop: int | None = None) -> jax.Array:
+        """The sliding window of layers `start .. stop-1` as int32 (L,); global layers get one no prompt reaches."""
+        windows = self.config.layer_windows[start:stop]
+        return jnp.asarray([_NO_WINDOW if w is None else w for w in windows], jnp.int32)
+
     def layer(self, p: dict, h, cos, sin, window, *, detach: bool = False, last: bool = False):
         """One decoder layer on the residual stream h (T, d) → (h', attention part, MLP part).
 
@@ -188,7 +193,7 @@ class Decoder(nnx.Module):
         params = jax.tree.map(lambda a: a[start:stop], self.layers.arrays())
         cos, sin = self.rope_tables(t)
         rope_index = jnp.asarray(c.layer_ropes[start:stop], jnp.int32)
-        windows = jnp.asarray([_NO_WINDOW if w is None else w for w in c.layer_windows[start:stop]], jnp.int32)
+        windows = self.attention_windows(start, stop)
 
         def body(h, xs):
             p, r, w = xs

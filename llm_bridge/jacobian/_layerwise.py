@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import BridgeError
-from ._jacobian import affine_bias, choose_mode, default_chunk, jacobian, reconstruct, relative_error
-from ._model import _NO_WINDOW, Decoder
+from ..errors import BridgeError
+from ..model import Decoder
+from ._detached import affine_bias, choose_mode, default_chunk, jacobian, reconstruct, relative_error
 
 PARTS = ("layer", "attn", "mlp")
 
@@ -50,7 +50,7 @@ def last_token_points(decoder: Decoder, x, *, detach: bool, normed: bool = True)
     c = decoder.config
     cos, sin = decoder.rope_tables(x.shape[0])
     rope_index = jnp.asarray(c.layer_ropes, jnp.int32)
-    windows = jnp.asarray([_NO_WINDOW if w is None else w for w in c.layer_windows], jnp.int32)
+    windows = decoder.attention_windows()
 
     def body(h, xs):
         p, r, w = xs
