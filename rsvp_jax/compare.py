@@ -39,7 +39,7 @@ import numpy as np
 from . import spectra
 from .errors import ConfigError
 from .plots import COMPARE_FIGURES as FIGURES
-from .plots import plot_distributions, plot_energy, plot_profiles, plot_spectra
+from .plots import plot_depth_time, plot_distributions, plot_energy, plot_profiles, plot_spectra
 
 #: Group key → legend label, in the order of the table's columns.
 GROUPS = {
@@ -49,6 +49,7 @@ GROUPS = {
     "rsvp_tile": "RSVP tiles",
     "rsvp_run": "RSVP tiles over the run",
     "rsvp_lattice": "RSVP lattice top-k",
+    "rsvp_horizon": "RSVP propagator M(T)",
 }
 #: The ranks whose distributions and profiles are drawn, each divided by n.
 RANKS = ("effective_rank", "stable_rank", "k90")
@@ -95,6 +96,9 @@ class RSVPSpectra:
     - `tile` (*G, n): σ of every tile's Jacobian at the analysed state (tile grid G).
     - `lattice` (k,) or None: the whole-lattice map's top-k σ.
     - `times` (S,) and `tile_t` (S, *G, n), or None: every tile's σ at S snapshots of a run.
+    - `horizons`, or None: the propagator M(T) over H horizons, {"horizon" (H,), "sigma" (H, k)
+      the top-k σ, "n" (H,) its size C·Nᴰ, and for s in stable_rank, effective_rank, k90:
+      "<s>" (H,) and "<s>_error" (H,), the SLQ estimates with one standard error}.
     - `meta`: preset, shape, tile, … for summaries.
     """
 
@@ -103,14 +107,30 @@ class RSVPSpectra:
     times: np.ndarray | None = None
     tile_t: np.ndarray | None = None
     meta: dict = dataclasses.field(default_factory=dict)
+    horizons: dict | None = None
 
     @classmethod
-    def from_analysis(cls, analysis, top=None, evolution=None, meta=None) -> RSVPSpectra:
-        """From a `jacobian.TileAnalysis`, an optional `TopSingular` and `TileEvolution`."""
+    def from_analysis(cls, analysis, top=None, evolution=None, meta=None, propagators=None) -> RSVPSpectra:
+        """From a `jacobian.TileAnalysis`, an optional `TopSingular` and `TileEvolution`, and
+        optionally a list of `PropagatorSpectrum` (one per horizon)."""
         track = evolution is not None and evolution.sigma is not None
         return cls(np.asarray(analysis.sigma), None if top is None else np.asarray(top.sigma),
                    np.asarray(evolution.times) if track else None, np.asarray(evolution.sigma) if track else None,
-                   dict(meta or {}))
+                   dict(meta or {}), horizons_from_spectra(propagators) if propagators else None)
+
+
+HORIZON_RANKS = ("stable_rank", "effective_rank", "k90")
+
+
+def horizons_from_spectra(spectra) -> dict:
+    """`RSVPSpectra.horizons` from a list of `PropagatorSpectrum`."""
+    k = min(len(ps.sigma) for ps in spectra)
+    out = {"horizon": np.asarray([ps.horizon for ps in spectra]), "n": np.asarray([ps.n for ps in spectra]),
+           "sigma": np.stack([np.asarray(ps.sigma)[:k] for ps in spectra])}
+    for s in HORIZON_RANKS:
+        out[s] = np.asarray([getattr(ps, s) for ps in spectra], float)
+        out[f"{s}_error"] = np.asarray([getattr(ps, f"{s}_error") for ps in spectra], float)
+    return out
 
 
 # --------------------------------------------------------------------------- reading the datasets
@@ -182,9 +202,15 @@ def spectra_from_jacobian_dataset(path) -> RSVPSpectra:
     ds, path = _dataset(path, "jacobian.nc", "jacobian", "rsvp-jax tile jacobians", ("sigma",))
     meta = _attrs(ds, ("preset", "shape", "tile", "halo", "steps", "dt", "method"))
     has_t = "sigma_t" in ds
+    horizons = None
+    if "propagator_sigma" in ds:
+        horizons = {"horizon": ds["horizon"].values, "n": ds["propagator_n"].values,
+                    "sigma": ds["propagator_sigma"].values}
+        for s in HORIZON_RANKS:
+            horizons[s], horizons[f"{s}_error"] = ds[f"propagator_{s}"].values, ds[f"propagator_{s}_error"].values
     return RSVPSpectra(ds["sigma"].values, ds["lattice_sigma"].values if "lattice_sigma" in ds else None,
                        ds["time"].values if has_t else None, ds["sigma_t"].values if has_t else None,
-                       {"file": str(path), **meta})
+                       {"file": str(path), **meta}, horizons)
 
 
 # --------------------------------------------------------------------------- the comparison
@@ -241,7 +267,11 @@ def compare(llm: LLMSpectra | None, rsvp: RSVPSpectra | None) -> dict:
     - `profiles` {`llm_layer`: {layer (L,), rank: (L,) / d}, `rsvp_time`: {time (S,),
       rank: {mean, min, max (S,)} over the tiles, / n}}.
     - `table` {g: {row: {mean, min, max}}}: the `TABLE` summaries and `NORMALIZED` ranks / n
-      (as `"<rank>/n"`); `rsvp_lattice` has `sigma_max` only.
+      (as `"<rank>/n"`); `rsvp_lattice` has `sigma_max` only; `rsvp_horizon` the SLQ estimates of
+      the stable and effective rank and k90 (and / n) over the horizons.
+    - `depth_time` (when either side has depth or horizons): LLM depth beside RSVP time, each
+      summarised the same way — {`llm`: {layer (L,), leading (L, K) σ_i/σ_1, rank: (L,) / d},
+      `rsvp`: {horizon (H,), leading (H, K) σ_i/σ_1, rank: (H,) / n, rank_error: (H,) / n}}.
     """
     if llm is None and rsvp is None:
         raise ConfigError("compare needs at least one side (LLM or RSVP spectra)")
@@ -276,6 +306,7 @@ def compare(llm: LLMSpectra | None, rsvp: RSVPSpectra | None) -> dict:
         layers = np.arange(len(llm.layer)) if llm.layers is None else np.asarray(llm.layers)
         result["profiles"]["llm_layer"] = {"layer": layers,
                                            **{r: summ["llm_layer"][r] / d for r in RANKS}}
+    _depth_time(result, llm, rsvp, stacks, summ)
     if "rsvp_run" in stacks:
         n, steps = stacks["rsvp_run"].shape[-1], len(rsvp.tile_t)
         per_time = {r: (summ["rsvp_run"][r] / n).reshape(steps, -1) for r in RANKS}
@@ -284,6 +315,34 @@ def compare(llm: LLMSpectra | None, rsvp: RSVPSpectra | None) -> dict:
             **{r: {"mean": v.mean(1), "min": v.min(1), "max": v.max(1)} for r, v in per_time.items()},
         }
     return result
+
+
+def _depth_time(result, llm, rsvp, stacks, summ) -> None:
+    """`result["depth_time"]` and the `rsvp_horizon` group and table column (see `compare`)."""
+    out = {}
+    if "llm_layer" in stacks:
+        d, K = stacks["llm_layer"].shape[-1], min(LEADING, stacks["llm_layer"].shape[-1])
+        layers = np.arange(len(llm.layer)) if llm.layers is None else np.asarray(llm.layers)
+        out["llm"] = {"layer": layers, "leading": summ["llm_layer"]["normalized"][:, :K],
+                      **{r: summ["llm_layer"][r] / d for r in HORIZON_RANKS}}
+    h = None if rsvp is None else rsvp.horizons
+    if h is not None:
+        n = np.asarray(h["n"], float)
+        sigma = np.asarray(h["sigma"], float)
+        K = min(LEADING, sigma.shape[-1])
+        out["rsvp"] = {"horizon": np.asarray(h["horizon"]), "leading": sigma[:, :K] / sigma[:, :1],
+                       **{r: np.asarray(h[r]) / n for r in HORIZON_RANKS},
+                       **{f"{r}_error": np.asarray(h[f"{r}_error"]) / n for r in HORIZON_RANKS}}
+        result["groups"]["rsvp_horizon"] = {"label": GROUPS["rsvp_horizon"], "n": int(n[0]), "count": len(n),
+                                            "modes": int(sigma.shape[-1])}
+        result["leading"]["rsvp_horizon"] = {"i": np.arange(1, K + 1), "normalized": np.median(sigma[:, :K] / sigma[:, :1], 0)}
+        row = {"sigma_max": _stats(sigma[:, 0])}
+        for r in HORIZON_RANKS:
+            row[r] = _stats(h[r])
+            row[f"{r}/n"] = _stats(np.asarray(h[r]) / n)
+        result["table"]["rsvp_horizon"] = row
+    if out:
+        result["depth_time"] = out
 
 
 # --------------------------------------------------------------------------- the table
@@ -322,5 +381,5 @@ def markdown_table(result: dict) -> str:
 __all__ = [
     "LLMSpectra", "RSVPSpectra", "spectra_from_llm_dataset", "spectra_from_jacobian_dataset", "groups",
     "summaries", "band", "compare", "markdown_table", "plot_spectra", "plot_energy", "plot_distributions",
-    "plot_profiles", "FIGURES", "GROUPS", "RANKS",
+    "plot_profiles", "plot_depth_time", "FIGURES", "GROUPS", "RANKS", "HORIZON_RANKS", "horizons_from_spectra",
 ]

@@ -17,7 +17,7 @@ SCALARS = ("sigma_max", "stable_rank", "effective_rank", "participation_ratio", 
 NORMALIZED = ("stable_rank", "effective_rank", "participation_ratio", "k90", "k99")
 #: `rsvp jacobian` at a tiny size: 4 tiles of 4x4 cells (n = 64), a tracked run of 2 snapshots, top-2.
 TINY_JACOBIAN = ["jacobian", "--shape", "8,8", "--tile", "4", "--method", "euler", "--topk", "2", "--evolve", "2",
-                 "--snapshots", "2", "--quiet"]
+                 "--snapshots", "2", "--horizon", "none", "--quiet"]
 
 
 def tiny_llm_folder(folder):

@@ -147,8 +147,8 @@ def test_cli_simulate_animate(tmp_path, capsys):
 def test_cli_jacobian_evolve_animate(tmp_path, capsys):
     out = tmp_path / "jac"
     code, _, err = run_cli(capsys, "jacobian", "--shape", "6,6", "--tile", "3", "--topk", "0", "--modes", "1",
-                           "--evolve", "2", "--snapshots", "3", "--method", "euler", "--out", str(out), "--quiet",
-                           "--animate")
+                           "--evolve", "2", "--snapshots", "3", "--method", "euler", "--horizon", "none",
+                           "--out", str(out), "--quiet", "--animate")
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert "labels.gif" in summary["files"]

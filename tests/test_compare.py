@@ -56,6 +56,34 @@ def test_in_memory_constructors():
                                np.asarray(a.summary["stable_rank"]).reshape(-1) / 16, rtol=1e-6)
 
 
+def test_llm_depth_beside_rsvp_time():
+    """The propagator over horizons as its own group: its table column holds the SLQ ranks (not
+    summaries of a truncated spectrum), and `depth_time` puts layers and horizons side by side."""
+    horizons = {"horizon": np.array([1.0, 10.0]), "n": np.array([1024, 1024]),
+                "sigma": np.array([[1.5, 1.4, 1.2], [1.2, 0.6, 0.3]]),
+                "stable_rank": np.array([200.0, 10.0]), "stable_rank_error": np.array([5.0, 1.0]),
+                "effective_rank": np.array([900.0, 300.0]), "effective_rank_error": np.array([3.0, 20.0]),
+                "k90": np.array([600.0, 40.0]), "k90_error": np.array([9.0, 4.0])}
+    rsvp = compare.RSVPSpectra(tile=np.ones((2, 2, 16)), horizons=horizons)
+    layer = {"sigma": np.stack([np.stack([np.linspace(2, 1, 6)] * 3), np.stack([np.linspace(2, 0.1, 6)] * 3)]),
+             "layers": np.array([0, 5]), "parts": ["layer", "attn", "mlp"]}
+    llm = compare.LLMSpectra.from_llm_spectra({"token": {"sigma": np.ones((3, 6))}, "joint": {"sigma": np.linspace(2, 1, 6)},
+                                               "layer": layer})
+    r = compare.compare(llm, rsvp)
+    assert r["groups"]["rsvp_horizon"] == {"label": compare.GROUPS["rsvp_horizon"], "n": 1024, "count": 2, "modes": 3}
+    row = r["table"]["rsvp_horizon"]
+    assert row["stable_rank"] == {"mean": 105.0, "min": 10.0, "max": 200.0}
+    assert row["effective_rank/n"]["max"] == pytest.approx(900 / 1024) and "participation_ratio" not in row
+    d = r["depth_time"]
+    np.testing.assert_allclose(d["rsvp"]["k90"], [600 / 1024, 40 / 1024])
+    np.testing.assert_allclose(d["rsvp"]["effective_rank_error"], [3 / 1024, 20 / 1024])
+    np.testing.assert_allclose(d["rsvp"]["leading"][1], [1.0, 0.5, 0.25])
+    assert d["llm"]["layer"].tolist() == [0, 5] and d["llm"]["stable_rank"].shape == (2,)
+    assert "—" in compare.markdown_table(r)  # the rows that do not apply to the propagator's column
+    fig = compare.plot_depth_time(r)
+    assert len(fig.axes) >= 4
+
+
 @pytest.mark.slow
 def test_reading_the_datasets_and_comparing_them(llm_dir, rsvp_dir, tmp_path, capsys):
     llm = compare.spectra_from_llm_dataset(llm_dir / "llm_jacobian.nc")

@@ -15,7 +15,7 @@ def test_jacobian_writes_maps_data_and_summary(tmp_path, capsys):
     out = tmp_path / "jac"
     code, stdout, err = run_cli(capsys, "jacobian", "--shape", "8,8", "--tile", "4", "--method", "euler",
                                 "--topk", "2", "--evolve", "2", "--snapshots", "2", "--save-jacobians",
-                                "--out", str(out), "--quiet")
+                                "--horizon", "none", "--out", str(out), "--quiet")
     assert code == 0, err
     files = sorted(p.name for p in out.iterdir())
     assert files == sorted(["rank_map.png", "sigma_map.png", "label_map.png", "tile_spectra.png", "lattice_topk.png",
@@ -45,15 +45,49 @@ def test_jacobian_runs_with_no_arguments_on_a_default():
 def test_jacobian_halo_in_1d_float64(tmp_path, capsys):
     out = tmp_path / "h"
     code, _, err = run_cli(capsys, "jacobian", "--shape", "12", "--tile", "4", "--method", "heun", "--halo",
-                           "--topk", "0", "--dtype", "float64", "--out", str(out), "--quiet")
+                           "--topk", "0", "--dtype", "float64", "--horizon", "none", "--out", str(out), "--quiet")
     assert code == 0, err
     s = json.loads((out / "summary.json").read_text())
     assert s["block_shape"] == [12, 24] and s["halo"] and "lattice_topk" not in s and s["dtype"] == "float64"
     assert open_dataset(out / "jacobian.nc")["top_input_direction"].shape == (3, 3, 8)  # (tiles, channels, b + 2r)
 
 
+def test_jacobian_over_horizons_with_lyapunov_and_generator(tmp_path, capsys):
+    """`--horizon auto`: a ladder from the model's time scales, each horizon's spectrum (top-k with
+    residuals, SLQ ranks with errors) in summary.json and jacobian.nc, the figures, the exponents."""
+    out = tmp_path / "hz"
+    code, stdout, err = run_cli(capsys, "jacobian", "--shape", "8,8", "--tile", "4", "--topk", "0", "--horizon", "auto",
+                                "--horizon-k", "4", "--probes", "4", "--lanczos-steps", "8", "--lyapunov", "3",
+                                "--generator", "--out", str(out), "--quiet")
+    assert code == 0, err
+    s = json.loads((out / "summary.json").read_text())
+    for name in ("horizon_spectra.png", "mode_maps.png", "lyapunov.png", "generator_map.png"):
+        assert name in s["files"] and (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert set(s["time_scales"]) == {"tile_crossing", "damping", "diffusion"}
+    assert s["ladder"]["capped"] == ["diffusion"] and len(s["ladder"]["notes"]) == len(s["horizons"]) == 3
+    Ts = [h["horizon"] for h in s["horizons"]]
+    assert Ts == sorted(Ts) and Ts[-1] == pytest.approx(0.05 * s["ladder"]["max_steps"])
+    for h in s["horizons"]:
+        assert len(h["sigma"]) == len(h["residual"]) == 4 and h["n"] == 4 * 64
+        for key in ("stable_rank", "effective_rank", "k90"):
+            assert 0 < h[key] <= h["n"] and h[f"{key}_error"] >= 0
+        assert h["tile_blocks"]["exact"] is False and "colouring" in h["tile_blocks"]["reason"]
+        assert f"{h['stable_rank']:.4g}" in stdout
+    assert len(s["lyapunov"]["exponents"]) == 3 and s["lyapunov"]["horizon"] == pytest.approx(Ts[-1])
+    assert s["generator"]["growth_rate"]["max"] <= s["generator"]["decay_rate"]["max"]
+    ds = open_dataset(out / "jacobian.nc")
+    np.testing.assert_allclose(ds["propagator_sigma"].values, [h["sigma"] for h in s["horizons"]], rtol=1e-6)
+    np.testing.assert_allclose(ds["propagator_stable_rank"].values, [h["stable_rank"] for h in s["horizons"]])
+    assert ds["mode_energy"].shape == (3, 4, 2, 2) and ds["lyapunov_running"].dims == ("qr_time", "exponent")
+    np.testing.assert_allclose(ds["mode_energy"].values.sum(axis=(2, 3)), 1.0, rtol=1e-5)
+    assert ds["generator_eigenvalue_real"].shape == (2, 2, 64)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--tile", "3"], "tile size 3 does not divide the lattice shape (8, 8)"),
+    (["--horizon", "0,1"], "horizons '0,1' are invalid"),
+    (["--horizon", "soon"], "horizons 'soon' are not 'auto'"),
+    (["--lyapunov", "-1"], "--lyapunov -1"),
     (["--tile", "0"], "--tile 0 is invalid"),
     (["--tile", "4", "--steps", "2", "--halo"], "--halo needs tile + 2·halo"),
     (["--topk", "-1"], "--topk -1"),

@@ -23,8 +23,10 @@ from .llm_jacobian import DEFAULT_PROMPT
 
 #: The RSVP side `rsvp compare` computes when none is given: the defaults of `rsvp jacobian` with a
 #: short tracked run (`--quick`: a smaller lattice). The LLM side is `rsvp llm-jacobian`'s default.
-RSVP_DEFAULTS = {False: dict(shape=(64, 64), tile=8, topk=6, evolve=60, snapshots=4),
-                 True: dict(shape=(16, 16), tile=4, topk=2, evolve=10, snapshots=3)}
+RSVP_DEFAULTS = {False: dict(shape=(64, 64), tile=8, topk=6, evolve=60, snapshots=4,
+                        horizons=dict(horizon_k=16, probes=8, lanczos_steps=24, max_horizon_steps=400)),
+                 True: dict(shape=(16, 16), tile=4, topk=2, evolve=10, snapshots=3,
+                        horizons=dict(horizon_k=6, probes=4, lanczos_steps=12, depth=2, max_horizon_steps=60))}
 
 
 def register(sub) -> None:
@@ -84,6 +86,7 @@ def rsvp_to_folder(out, *, quick: bool = False, progress: bool = True) -> dict:
     say(f"computing the RSVP side into {out}/ (rsvp jacobian --shape {','.join(map(str, d['shape']))} "
         f"--tile {d['tile']} --evolve {d['evolve']})")
     return jacobian_to_folder(preset("rsvp"), lat, initial_state(lat, kind="blobs", seed=0), out, tile=d["tile"],
+                              horizons="auto", **d["horizons"],
                               topk=d["topk"], evolve=d["evolve"], snapshots=d["snapshots"], progress=progress,
                               meta={"init": "blobs", "seed": 0})
 

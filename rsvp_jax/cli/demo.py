@@ -28,6 +28,10 @@ from .llm_jacobian import DEFAULT_PROMPT
 
 SIZES = {False: dict(shape=(64, 64), steps=1000, snapshots=5, tile=8, topk=6),
          True: dict(shape=(32, 32), steps=200, snapshots=3, tile=8, topk=4)}
+#: The dynamics over the default ladder of horizons (`rsvp jacobian --horizon auto`): triplets per
+#: horizon, SLQ probes × Lanczos steps, Lyapunov exponents, and the ladder's cap in steps.
+HORIZONS = {False: dict(horizon_k=32, probes=8, lanczos_steps=24, lyapunov=16, max_horizon_steps=400),
+            True: dict(horizon_k=8, probes=4, lanczos_steps=12, lyapunov=4, depth=2, max_horizon_steps=100)}
 DT = 0.05
 
 
@@ -68,7 +72,8 @@ def run(args) -> int:
     picks = np.unique(np.linspace(0, len(traj) - 1, size["snapshots"]).round().astype(int))
     jac = jacobian_to_folder(model, lat, traj[0].states, out / "jacobian", dt=DT,
                              tile=size["tile"], topk=size["topk"], trajectory=traj[picks], progress=False,
-                             animate="gif", meta={"init": "blobs", "seed": 0})
+                             animate="gif", meta={"init": "blobs", "seed": 0}, horizons="auto",
+                             **HORIZONS[bool(args.quick)])
     seconds["jacobian"] = t()
 
     say(f"[3/4] the detached Jacobian of {args.llm_model} for {DEFAULT_PROMPT!r}")
@@ -132,6 +137,8 @@ def _print_summary(s: dict, out) -> None:
     say(f"  tile Jacobians: {jac['tiles']} tiles of {jac['block_shape'][0]} x {jac['block_shape'][1]}, σ₁ "
         f"{jac['sigma_max']['min']:.4g}..{jac['sigma_max']['max']:.4g}, mean effective rank "
         f"{jac['effective_rank']['mean']:.1f}; " + ", ".join(f"{k}: {v}" for k, v in jac["label_counts"].items() if v))
+    for line in horizon_sentences(jac)[1:]:
+        say(f"  {line}")
     if llm.get("skipped"):
         say(f"  LLM: skipped ({llm['reason']})")
     else:
@@ -154,6 +161,9 @@ CAPTIONS = {
     "jacobian/lattice_topk.png": "the whole lattice's top singular values (matrix-free)",
     "jacobian/evolution.png": "tile modes over the run",
     "jacobian/labels.gif": "the tile label map over the run",
+    "jacobian/horizon_spectra.png": "the propagator M(T) = ∂x(T)/∂x(0) over the ladder of horizons: top σ and the SLQ spectrum",
+    "jacobian/mode_maps.png": "where the top mode of M(T) lives: its energy and label per tile, at each horizon",
+    "jacobian/lyapunov.png": "finite-time Lyapunov exponents converging over the longest horizon",
     "llm/reconstruction.png": "y against Σ J_i x_i: the detached Jacobian reconstructs the output",
     "llm/jacobian.png": "the detached Jacobian [J₁ … J_T]",
     "llm/spectra.png": "per-token and joint spectra, the top modes decoded",
@@ -162,6 +172,7 @@ CAPTIONS = {
     "compare/energy.png": "cumulative energy against i/n",
     "compare/ranks.png": "effective rank, stable rank and k90 of every map, divided by n",
     "compare/profiles.png": "LLM ranks by layer beside the RSVP tiles' ranks over the run",
+    "compare/depth_time.png": "LLM depth beside RSVP time: the map to each layer and the propagator at each horizon",
 }
 
 
@@ -171,6 +182,42 @@ def _figures(folder: str, summary: dict) -> list:
     blocks = [("img", f"{folder}/{f}", f"{folder}/{f}: {CAPTIONS.get(f'{folder}/{f}', f)}") for f in shown]
     data = [f"{folder}/{f}" for f in (*summary["files"], "summary.json") if f not in shown]
     return blocks + [("p", "Data:"), ("files", data)]
+
+
+def horizon_sentences(jac) -> list[str]:
+    """What the propagator over the horizons showed, in numbers (for report.md and the console)."""
+    rows = jac.get("horizons") or []
+    if not rows:
+        return []
+    n = rows[0]["n"]
+    parts = [f"T = {r['horizon']:g}: σ₁ {r['sigma'][0]:.3g}, stable rank {r['stable_rank']:.4g} ± "
+             f"{r['stable_rank_error']:.2g} ({r['stable_rank'] / n:.2%} of n), effective rank "
+             f"{r['effective_rank']:.4g} ± {r['effective_rank_error']:.2g}, k90 {r['k90']:.4g} ± {r['k90_error']:.2g}"
+             for r in rows]
+    out = [f"The propagator M(T) = ∂x(T)/∂x(0) of the whole lattice (n = {n} directions) at the horizons the "
+           "model's own time scales give (" + "; ".join(jac.get("ladder", {}).get("notes", [])) + "): " + "; ".join(parts) + "."]
+    first, last = rows[0], rows[-1]
+    if len(rows) > 1:
+        out.append(f"From T = {first['horizon']:g} to T = {last['horizon']:g} the stable rank falls by "
+                   f"{first['stable_rank'] / max(last['stable_rank'], 1e-300):.3g}× and the effective rank by "
+                   f"{first['effective_rank'] / max(last['effective_rank'], 1e-300):.3g}×: perturbations are forgotten "
+                   "(diffused and damped) in most directions, and a few grow or persist.")
+    ly = jac.get("lyapunov")
+    if ly:
+        out.append(f"The leading finite-time Lyapunov exponents over T = {ly['horizon']:g}: "
+                   + ", ".join(f"{v:.3g}" for v in ly["exponents"][:4]) + " per unit time.")
+    return out
+
+
+def _depth_time_blocks(cmp) -> list:
+    from ..runs import depth_time_sentence
+
+    sentence = depth_time_sentence(cmp)
+    return [("p", sentence)] if sentence else []
+
+
+def _horizon_blocks(jac) -> list:
+    return [("p", s) for s in horizon_sentences(jac)]
 
 
 def report_blocks(sim, jac, llm, skipped, cmp, llm_model) -> list:
@@ -189,7 +236,7 @@ def report_blocks(sim, jac, llm, skipped, cmp, llm_model) -> list:
                      f"{jac['sigma_max']['min']:.4g} to {jac['sigma_max']['max']:.4g}, mean effective rank "
                      f"{jac['effective_rank']['mean']:.1f}; dominant modes: "
                      + ", ".join(f"{k} {v}" for k, v in jac["label_counts"].items() if v) + "."),
-               *_figures("jacobian", jac)]
+               *_horizon_blocks(jac), *_figures("jacobian", jac)]
     blocks.append(("h2", "3. The detached Jacobian of a language model (`llm/`)"))
     if llm is None:
         blocks.append(("p", f"Skipped: the LLM step could not run here ({skipped}). Install the LLM extras and "
@@ -205,5 +252,5 @@ def report_blocks(sim, jac, llm, skipped, cmp, llm_model) -> list:
                ("p", "Each map of n singular values is compared through σ_i/σ_1 against i/n and its ranks divided "
                      "by n (1: every direction kept; 1/n: a single one). Cells: the mean over the maps, "
                      "(min–max) where they differ."),
-               ("table", cmp["table_markdown"]), *_figures("compare", cmp)]
+               ("table", cmp["table_markdown"]), *_depth_time_blocks(cmp), *_figures("compare", cmp)]
     return blocks

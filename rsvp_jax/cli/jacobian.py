@@ -39,6 +39,18 @@ def register(sub) -> None:
     g.add_argument("--animate", nargs="?", const="gif", default=None, choices=("gif", "mp4"),
                    help="with --evolve: also write labels.gif (or labels.mp4) of the tile label map over time")
     g.add_argument("--save-jacobians", action="store_true", help="also store every tile Jacobian in jacobian.nc")
+    h = p.add_argument_group("dynamics over horizons")
+    h.add_argument("--horizon", default="auto", metavar="auto|T1,T2,...|none",
+                   help="the propagator M(T) = dx(T)/dx(0) at these horizons (model time); auto: a ladder from "
+                        "the model's time scales (tile crossing, damping, diffusion); none: off (default auto)")
+    h.add_argument("--horizon-k", type=int, default=16, help="top singular triplets of M(T) per horizon (default 16)")
+    h.add_argument("--probes", type=int, default=8,
+                   help="stochastic Lanczos quadrature probes for the shape of M(T)'s spectrum (0: off; default 8)")
+    h.add_argument("--lanczos-steps", type=int, default=24, help="Lanczos steps per probe (default 24)")
+    h.add_argument("--generator", action="store_true",
+                   help="also the tile blocks of the generator A = dF/dPsi with their eigenvalues (growth rates)")
+    h.add_argument("--lyapunov", type=int, default=0, metavar="K",
+                   help="also the K leading Lyapunov exponents over the longest horizon (default 0: off)")
     p.add_argument("--out", default="out/jacobian", help="output folder (default out/jacobian)")
     p.add_argument("--no-check", action="store_true",
                    help="skip the time-step stability check (the Jacobian of an unstable step is still exact)")
@@ -60,6 +72,14 @@ def _check_args(args) -> None:
                           "need evolve >= 0 and 2 <= snapshots <= evolve + 1")
     if args.evolve and args.evolve % (args.snapshots - 1):
         raise ConfigError(f"--evolve {args.evolve} must be a multiple of --snapshots − 1 = {args.snapshots - 1}")
+    if args.horizon_k < 1 or args.probes < 0 or args.lanczos_steps < 2 or args.lyapunov < 0:
+        raise ConfigError(f"--horizon-k {args.horizon_k} / --probes {args.probes} / --lanczos-steps {args.lanczos_steps} / "
+                          f"--lyapunov {args.lyapunov} are invalid; need horizon-k >= 1, probes >= 0, "
+                          "lanczos-steps >= 2, lyapunov >= 0")
+    if args.horizon.strip().lower() != "none":
+        from ..jacobian import parse_horizons
+
+        parse_horizons(args.horizon)  # a bad list fails here, before any work
     if args.animate and not args.evolve:
         raise ConfigError("--animate animates the label map over time; it needs --evolve STEPS > 0")
     if args.animate:
@@ -81,6 +101,9 @@ def run(args) -> int:
                                  method=args.method, modes=args.modes, algorithm=args.algorithm, topk=args.topk,
                                  krylov=args.krylov, evolve=args.evolve, snapshots=args.snapshots,
                                  animate=args.animate, save_jacobians=args.save_jacobians, check=not args.no_check,
-                                 progress=not args.quiet, meta={"init": args.init, "seed": args.seed})
+                                 progress=not args.quiet, meta={"init": args.init, "seed": args.seed},
+                                 horizons=None if args.horizon.strip().lower() == "none" else args.horizon,
+                                 horizon_k=args.horizon_k, probes=args.probes, lanczos_steps=args.lanczos_steps,
+                                 generator=args.generator, lyapunov=args.lyapunov)
     say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/ ({summary['seconds_total']:.1f} s)")
     return 0

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from ._analysis import (TileAnalysis, TileEvolution, analyze_blocks, analyze_tiles, analyze_trajectory,
                              label_shares_table, track)
-from ._dataset import FLAG_MEANINGS, TILE_AXES, tile_centres, tile_dataset
+from ._dataset import FLAG_MEANINGS, HORIZON_SCALARS, TILE_AXES, horizon_dataset, tile_centres, tile_dataset
+from ._horizons import MAX_STEPS, HorizonLadder, horizon_ladder, parse_horizons, time_scales
 from ._lyapunov import LyapunovSpectrum, lyapunov_spectrum
 from ._mode_map import ModeMap, mode_map, tile_pieces
 from ._modes import LABELS, SHARES, TileSVD, label_names, match_modes, mode_labels, mode_makeup, shares_array, tile_svd
@@ -46,4 +47,5 @@ __all__ = [
     "tile_dataset", "tile_centres", "TILE_AXES", "FLAG_MEANINGS",
     "PropagatorSpectrum", "propagator_spectrum", "propagator_products", "horizon_steps",
     "LyapunovSpectrum", "lyapunov_spectrum", "ModeMap", "mode_map", "tile_pieces",
+    "horizon_dataset", "HORIZON_SCALARS", "HorizonLadder", "horizon_ladder", "parse_horizons", "time_scales", "MAX_STEPS",
 ]

@@ -88,4 +88,67 @@ def tile_dataset(analysis: TileAnalysis, lat, model=None, attrs=None, top: TopSi
     return ds
 
 
-__all__ = ["tile_dataset", "tile_centres", "TILE_AXES", "FLAG_MEANINGS"]
+#: The scalars of a `PropagatorSpectrum` stored per horizon, with their errors.
+HORIZON_SCALARS = ("frobenius2", "stable_rank", "effective_rank", "k90")
+
+
+def horizon_dataset(lat, tile, spectra, mode_maps=None, lyapunov=None, generator=None):
+    """The dynamics over horizons as an `xarray.Dataset`, to merge into `tile_dataset`'s.
+
+    Variables, with `spectra` (a list of `PropagatorSpectrum`, one per horizon):
+    `propagator_sigma`, `propagator_residual` (horizon, propagator_mode); per horizon
+    `propagator_steps`, `propagator_n` and `propagator_<s>` with `propagator_<s>_error` for s in
+    `HORIZON_SCALARS`; with SLQ, `slq_nodes`, `slq_weights` (horizon, probe, node). With
+    `mode_maps` (one `ModeMap` per horizon): `mode_energy`, `mode_label` (horizon,
+    propagator_mode, *tiles). With `lyapunov` (a `LyapunovSpectrum`): `lyapunov_exponent`
+    (exponent), `lyapunov_running` (qr_time, exponent). With `generator` (a `TileAnalysis` of
+    the rate map): `generator_eigenvalue_real` / `_imag` (*tiles, eig), `growth_rate`,
+    `decay_rate`, `frequency` (*tiles).
+    """
+    import xarray as xr
+
+    D = lat.ndim
+    tiles = TILE_AXES[:D]
+    coords = {ax: c for ax, c in zip(tiles, tile_centres(lat, tile))}
+    data = {}
+    if spectra:
+        coords["horizon"] = np.asarray([ps.horizon for ps in spectra])
+        coords["propagator_mode"] = np.arange(min(len(ps.sigma) for ps in spectra))
+        k = len(coords["propagator_mode"])
+        data["propagator_sigma"] = (("horizon", "propagator_mode"), np.stack([np.asarray(ps.sigma)[:k] for ps in spectra]))
+        data["propagator_residual"] = (("horizon", "propagator_mode"),
+                                       np.stack([np.asarray(ps.residual)[:k] for ps in spectra]))
+        data["propagator_steps"] = (("horizon",), np.asarray([ps.steps for ps in spectra]))
+        data["propagator_n"] = (("horizon",), np.asarray([ps.n for ps in spectra]))
+        for s in HORIZON_SCALARS:
+            data[f"propagator_{s}"] = (("horizon",), np.asarray([getattr(ps, s) for ps in spectra], float))
+            data[f"propagator_{s}_error"] = (("horizon",), np.asarray([getattr(ps, f"{s}_error") for ps in spectra], float))
+        if all(ps.density is not None for ps in spectra) and len({ps.density["nodes"].shape for ps in spectra}) == 1:
+            data["slq_nodes"] = (("horizon", "probe", "node"), np.stack([ps.density["nodes"] for ps in spectra]))
+            data["slq_weights"] = (("horizon", "probe", "node"), np.stack([ps.density["weights"] for ps in spectra]))
+        if mode_maps:
+            data["mode_energy"] = (("horizon", "propagator_mode", *tiles), np.stack([m.energy[:k] for m in mode_maps]))
+            data["mode_label"] = (("horizon", "propagator_mode", *tiles),
+                                  np.stack([m.labels[:k] for m in mode_maps]).astype(np.int8))
+    if lyapunov is not None:
+        coords["exponent"] = np.arange(len(lyapunov.exponents))
+        coords["qr_time"] = np.asarray(lyapunov.times)
+        data["lyapunov_exponent"] = (("exponent",), np.asarray(lyapunov.exponents))
+        data["lyapunov_running"] = (("qr_time", "exponent"), np.asarray(lyapunov.running))
+    if generator is not None and generator.eigenvalues is not None:
+        lam = np.asarray(generator.eigenvalues)
+        coords["eig"] = np.arange(lam.shape[-1])
+        data["generator_eigenvalue_real"] = ((*tiles, "eig"), lam.real)
+        data["generator_eigenvalue_imag"] = ((*tiles, "eig"), lam.imag)
+        for key in ("growth_rate", "decay_rate", "frequency"):
+            data[key] = (tiles, np.asarray(generator.summary[key]))
+    ds = xr.Dataset(data, coords=coords)
+    if "mode_label" in ds:
+        ds["mode_label"].attrs.update(flag_values=np.arange(len(LABELS), dtype=np.int8), flag_meanings=FLAG_MEANINGS)
+    if "horizon" in ds.coords:
+        ds["horizon"].attrs["long_name"] = "horizon T of the propagator M(T) = dx(T)/dx(0), model time units"
+        ds["propagator_sigma"].attrs["long_name"] = "top singular values of M(T), descending"
+    return ds
+
+
+__all__ = ["tile_dataset", "tile_centres", "horizon_dataset", "HORIZON_SCALARS", "TILE_AXES", "FLAG_MEANINGS"]

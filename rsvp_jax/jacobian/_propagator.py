@@ -145,7 +145,7 @@ def propagator_spectrum(model, lat: Lattice, state, dt, horizon, k: int = 16, me
         raise ConfigError(f"probes={probes} / lanczos_steps={lanczos_steps} are invalid; need probes >= 0 and "
                           f"2 <= lanczos_steps <= {n}")
     k, p = int(k), int(min(n, k + max(0, oversample)))
-    depth = max(0, min(int(depth), n // p - 1))  # the Krylov space fits in the n dimensions
+    depth = max(0, min(int(depth), n // p))  # deeper, the blocks would lose rank (the space already spans all n)
     forward, adjoint = propagator_products(model, lat, x, dt, steps, method, max_steps)
     key_omega, key_probes = jax.random.split(jax.random.PRNGKey(seed))
     omega = jax.random.normal(key_omega, (p, *x.shape), x.dtype)

@@ -68,9 +68,9 @@ def randomized_svd(apply, apply_t, omega, k: int, power_iters: int = 2, *, refer
 
 
 def orthonormal_rows(B):
-    """An orthonormal basis, as rows (p, *shape), of the span of the rows of B (p, *shape) (QR)."""
+    """An orthonormal basis, as rows (min(p, n), *shape), of the span of the rows of B (p, *shape) (QR)."""
     Q, _ = jnp.linalg.qr(B.reshape(B.shape[0], -1).T)
-    return Q.T.reshape(B.shape)
+    return Q.T.reshape((Q.shape[1], *B.shape[1:]))
 
 
 def map_blocks(fn, W, p: int):
@@ -90,7 +90,7 @@ def block_krylov_svd(forward, adjoint, omega, k: int, depth: int, *, reference=N
     loops here are Python, so call this eagerly, or under `jit` to unroll them). Returns
     `(triplets, first)`: the `SingularTriplets` (no residuals) and A·omega (the first block, e.g.
     for Hutchinson's estimator ‖A‖²_F ≈ mean ‖A ω‖² over Gaussian ω). Products: p·(depth + 1)
-    forward, p·(2·depth + 1) adjoint. The space, (depth + 1)·p vectors, must fit in A's dimensions.
+    forward, p·(2·depth + 1) adjoint. `depth`·p ≤ n keeps every block full rank.
     """
     p = omega.shape[0]
     first = forward(omega)
@@ -98,6 +98,7 @@ def block_krylov_svd(forward, adjoint, omega, k: int, depth: int, *, reference=N
     for _ in range(depth):
         Y = forward(orthonormal_rows(adjoint(orthonormal_rows(Y))))
         blocks.append(Y)
+    # (depth + 1)·p vectors may exceed the n dimensions: the basis then spans all of them (n rows).
     out_shape = first.shape[1:]
     Q = orthonormal_rows(jnp.concatenate(blocks))  # (m, *out): the space's basis
     Bt = map_blocks(adjoint, Q, p).reshape(Q.shape[0], -1).T  # (n, m) = (QᵀA)ᵀ

@@ -150,6 +150,12 @@ class Model:
                 f"preset {self.name!r} is defined on {' / '.join(f'{d}D' for d in self.dims)} lattices, not {lat.ndim}D"
             )
 
+    def time_scales(self, lat: Lattice, x: State, length: float) -> dict[str, float]:
+        """The dynamics' clocks at the concrete state `x` over a distance `length` (model time):
+        `tile_crossing` length / (|v|max + wave speed), `damping` 1 / (damping rate), `diffusion`
+        length² / (largest diffusivity); those the model has (none for discrete maps)."""
+        return {}
+
 
 def _fmt(value):
     arr = np.asarray(value)

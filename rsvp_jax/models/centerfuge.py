@@ -76,3 +76,8 @@ class Centerfuge(Model):
             "diffusion": safe_div(2.0, L.max_laplacian_eigenvalue(lat, self.order) * diff),
             "damping": float(jnp.min(self.tau)),  # the relaxation ∂t v = −v/τ
         }
+
+    def time_scales(self, lat: Lattice, x: State, length: float) -> dict[str, float]:
+        # nothing is transported: no crossing time; v relaxes at 1/τ
+        diff = max(float(jnp.max(self.D)), float(jnp.max(self.D_S)))
+        return {"damping": float(jnp.max(self.tau)), "diffusion": safe_div(length**2, diff)}

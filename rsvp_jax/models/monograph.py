@@ -95,3 +95,9 @@ class Monograph(Model):
             "damping": safe_div(1.0, float(jnp.max(self.nu)) + curvature),
             "rotation": safe_div(COURANT, rotation),
         }
+
+    def time_scales(self, lat: Lattice, x: State, length: float) -> dict[str, float]:
+        # ∂tΦ = −∇·v, ∂t v = −λ∇Φ: waves at speed √λ
+        diff = max(float(jnp.max(self.D_S)), float(jnp.max(self.nu_v)))
+        return {"tile_crossing": safe_div(length, float(jnp.max(self.lam)) ** 0.5),
+                "damping": safe_div(1.0, float(jnp.max(self.nu))), "diffusion": safe_div(length**2, diff)}

@@ -124,3 +124,9 @@ class Rsvp(Model):
             rate = float(jnp.max(self.lam * self.entropy_production(lat, x) / jnp.maximum(x.phi, 1e-30)))
             limits["positivity"] = safe_div(1.0, 2 * D * u / h + 2 * D * diff / h**2 + rate)
         return limits
+
+    def time_scales(self, lat: Lattice, x: State, length: float) -> dict[str, float]:
+        speed = vmax(lat, x) + self.c_phi * max(fmax(x.phi), 0.0) ** 0.5 + self.c_S * max(fmax(x.S), 0.0) ** 0.5
+        diff = max(float(jnp.max(self.D_phi)), float(jnp.max(self.D_S)), float(jnp.max(self.nu)))
+        return {"tile_crossing": safe_div(length, speed), "damping": safe_div(1.0, float(jnp.max(self.gamma))),
+                "diffusion": safe_div(length**2, diff)}

@@ -80,3 +80,9 @@ class Tartan(Model):
         if self.advection == "upwind" and self.order == 2:
             limits["positivity"] = safe_div(1.0, 2 * D * u / h + 2 * D * diff / h**2)
         return limits
+
+    def time_scales(self, lat: Lattice, x: State, length: float) -> dict[str, float]:
+        speed = vmax(lat, x) + max(fmax(x.phi), 0.0) ** 0.5  # the flow and the waves of ∂t v = −∇Φ
+        diff = max(float(jnp.max(self.D_phi)), float(jnp.max(self.D_v)), float(jnp.max(self.D_S)))
+        return {"tile_crossing": safe_div(length, speed), "damping": safe_div(1.0, float(jnp.max(self.gamma))),
+                "diffusion": safe_div(length**2, diff)}

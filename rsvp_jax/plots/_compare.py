@@ -13,7 +13,7 @@ import numpy as np
 from ._pyplot import pyplot
 
 COLOURS = {"llm_joint": "#08306b", "llm_token": "#4292c6", "llm_layer": "#6a51a3",
-           "rsvp_tile": "#e6550d", "rsvp_run": "#a63603", "rsvp_lattice": "#636363"}
+           "rsvp_tile": "#e6550d", "rsvp_run": "#a63603", "rsvp_lattice": "#636363", "rsvp_horizon": "#f16913"}
 RANK_STYLES = {"effective_rank": ("-", "effective rank / n"), "stable_rank": ("--", "stable rank / n"),
                "k90": (":", "k90 / n")}
 FLOOR = 1e-12  # log axes: zero singular values are drawn here
@@ -125,15 +125,56 @@ def plot_profiles(result: dict, title: str = "rank through the map: LLM by layer
 
 GROUPS_TITLE = {"llm_layer": "LLM: joint map to each layer's output", "rsvp_time": "RSVP: tile Jacobians over the run"}
 
+
+def plot_depth_time(result: dict, title: str = "LLM depth beside RSVP time, summarised the same way"):
+    """Top: the leading σ_i/σ_1 of the LLM's map to each layer (by depth) and of the RSVP
+    propagator M(T) at each horizon (by T). Bottom: their ranks / n — the LLM by layer, RSVP by
+    horizon with the SLQ error bars (one standard error). Shared log y axes per row."""
+    plt = pyplot()
+    dt = result.get("depth_time", {})
+    fig, axes = plt.subplots(2, 2, figsize=FIGURE_INCHES["depth_time.png"], constrained_layout=True, sharey="row")
+    for col, side, cmap in ((0, "llm", "Purples"), (1, "rsvp", "Oranges")):
+        top, bottom = axes[0, col], axes[1, col]
+        if side not in dt:
+            for ax in (top, bottom):
+                ax.text(0.5, 0.5, "no layer spectra (rsvp llm-jacobian --layers all)" if side == "llm" else
+                        "no horizons (rsvp jacobian --horizon auto)", ha="center", va="center", transform=ax.transAxes)
+            continue
+        d = dt[side]
+        steps = d["layer"] if side == "llm" else d["horizon"]
+        colours = plt.get_cmap(cmap)(np.linspace(0.35, 1.0, len(steps)))
+        for lead, s, c in zip(d["leading"], steps, colours):
+            top.semilogy(np.arange(1, len(lead) + 1), np.maximum(lead, FLOOR), color=c, lw=1.0,
+                         label=(f"layer {int(s)}" if side == "llm" else f"T = {s:g}"))
+        if len(steps) <= 8:
+            top.legend(fontsize=7)
+        top.set(xlabel="mode i", ylabel="σ_i / σ_1", title=("LLM: input → layer l" if side == "llm" else "RSVP: M(T) = ∂x(T)/∂x(0)"))
+        for rank, (ls, name) in RANK_STYLES.items():
+            colour = COLOURS["llm_layer" if side == "llm" else "rsvp_horizon"]
+            if side == "llm":
+                bottom.plot(steps, np.maximum(d[rank], FLOOR), ls=ls, marker="o", ms=3, color=colour, label=name)
+            else:
+                bottom.errorbar(steps, np.maximum(d[rank], FLOOR), yerr=d[f"{rank}_error"], ls=ls, marker="o", ms=3,
+                                color=colour, capsize=3, label=name)
+        bottom.set(xlabel="layer l" if side == "llm" else "horizon T (model time)", ylabel="rank / n")
+        if side == "rsvp":
+            bottom.set_xscale("log")
+        bottom.set_yscale("log")
+        bottom.grid(True, alpha=0.3)
+        bottom.legend(fontsize=7, handlelength=3.5)
+    fig.suptitle(title)
+    return fig
+
 #: File name → (figure function, the keys of the compare dict it draws).
 FIGURES = {
     "spectra.png": (plot_spectra, ("spectra", "leading")),
     "energy.png": (plot_energy, ("energy",)),
     "ranks.png": (plot_distributions, ("distributions",)),
     "profiles.png": (plot_profiles, ("profiles",)),
+    "depth_time.png": (plot_depth_time, ("depth_time",)),
 }
 FIGURE_INCHES = {"spectra.png": (12.0, 4.5), "energy.png": (7.0, 4.5), "ranks.png": (13.0, 4.5),
-                 "profiles.png": (12.0, 4.5)}
+                 "profiles.png": (12.0, 4.5), "depth_time.png": (12.0, 8.0)}
 
 
 def pixel_size(name: str, dpi: int = 110) -> tuple[int, int]:
@@ -142,5 +183,5 @@ def pixel_size(name: str, dpi: int = 110) -> tuple[int, int]:
     return round(w * dpi), round(h * dpi)
 
 
-__all__ = ["plot_spectra", "plot_energy", "plot_distributions", "plot_profiles", "FIGURES", "FIGURE_INCHES",
+__all__ = ["plot_spectra", "plot_energy", "plot_distributions", "plot_profiles", "plot_depth_time", "FIGURES", "FIGURE_INCHES",
            "pixel_size", "COLOURS"]

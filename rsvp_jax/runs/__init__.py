@@ -15,8 +15,9 @@ imports `llm_bridge` (the LLM side writes its own folder, `llm_bridge.jacobian_t
 """
 
 from . import report
-from ._compare import compare_to_folder, comparison_markdown
+from ._compare import compare_to_folder, comparison_markdown, depth_time_sentence
 from ._fit import fit_to_folder, history_dataset, observations_from_file, twin_observations
+from ._horizons import COLOURING_PAYS, HorizonResults, colouring_cost, horizon_analysis
 from ._jacobian import jacobian_to_folder
 from ._simulate import simulate_to_folder
 from ._summary import Timer, say, stats, summary_header
@@ -24,6 +25,7 @@ from ._sweep import sweep_report
 
 __all__ = [
     "simulate_to_folder", "jacobian_to_folder", "sweep_report", "fit_to_folder", "observations_from_file",
-    "twin_observations", "history_dataset", "compare_to_folder", "comparison_markdown", "report",
-    "summary_header", "stats", "Timer", "say",
+    "twin_observations", "history_dataset", "compare_to_folder", "comparison_markdown", "depth_time_sentence", "report",
+    "summary_header", "stats", "Timer", "say", "horizon_analysis", "HorizonResults", "colouring_cost",
+    "COLOURING_PAYS",
 ]

@@ -18,6 +18,7 @@ from ..integrate import check_timestep, max_stable_dt, simulate, stages
 from ..jacobian import (LABELS, analyze_trajectory, check_halo, halo_radius, label_shares_table,
                         lattice_top_singular, tile_dataset, tile_grid)
 from ..plots import animate as anim
+from ._horizons import horizon_analysis
 from ._summary import Timer, say, stats, summary_header
 
 
@@ -25,15 +26,20 @@ def jacobian_to_folder(model, lat, x0, out, *, dt: float = 0.05, tile: int = 8, 
                        method: str = "ssprk3", modes: int = 3, algorithm: str = "coloured", topk: int = 6,
                        krylov: int | None = None, evolve: int = 0, snapshots: int = 4, trajectory=None,
                        animate: str | None = None, save_jacobians: bool = False, check: bool = True,
-                       progress: bool = True, meta: dict | None = None) -> dict:
+                       progress: bool = True, meta: dict | None = None, horizons=None, horizon_k: int = 16,
+                       probes: int = 8, lanczos_steps: int = 24, depth: int = 3, max_horizon_steps: int | None = None,
+                       generator: bool = False, lyapunov: int = 0) -> dict:
     """Analyse every tile of the `steps`-step map at `x0`, write every file of the module
     docstring and `summary.json` into the folder `out`; return the summary.
 
     The keywords are the flags of `rsvp jacobian`. With `evolve` > 0 the run of `evolve` steps
     from `x0` is simulated and its `snapshots` analysed; alternatively `trajectory` (a
     `Trajectory` whose first snapshot is `x0`, e.g. read back from `rsvp simulate`) gives the
-    snapshots to analyse. `meta` is merged into the summary. Bad input raises a `ConfigError`
-    before any work; the files are written (each atomically) only after all of it.
+    snapshots to analyse. `meta` is merged into the summary. `horizons` ("auto", times, or None
+    for none) adds the dynamics over horizons (`runs.horizon_analysis`: `horizon_k` triplets and
+    the SLQ shape from `probes` × `lanczos_steps` per horizon, block Krylov `depth`, an automatic
+    ladder capped at `max_horizon_steps`, the `generator` blocks and `lyapunov` exponents). Bad input raises a `ConfigError` before any work; the files are
+    written (each atomically) only after all of it.
     """
     out = Path(out)
     timer = Timer()
@@ -80,6 +86,14 @@ def jacobian_to_folder(model, lat, x0, out, *, dt: float = 0.05, tile: int = 8, 
             + ", ".join(f"{s:.6g}" for s in np.asarray(top.sigma))
             + f"; max residual {float(np.max(np.asarray(top.residual))):.1e} ({seconds['lattice_topk']:.1f} s)")
 
+    dynamics = None
+    if horizons is not None or generator or lyapunov:
+        t = Timer()
+        dynamics = horizon_analysis(model, lat, x0, dt, tile, method, "auto" if horizons is None else horizons,
+                                    k=horizon_k, probes=probes, lanczos_steps=lanczos_steps, depth=depth,
+                                    max_steps=max_horizon_steps, generator=generator, lyapunov=lyapunov)
+        seconds["horizons"] = t()
+
     # All the work is done: write the files (each atomically).
     figures = {
         "rank_map.png": plots.plot_tile_map(a0.effective_rank, "effective rank of each tile Jacobian", lat, tile,
@@ -93,8 +107,12 @@ def jacobian_to_folder(model, lat, x0, out, *, dt: float = 0.05, tile: int = 8, 
         figures["lattice_topk.png"] = plots.plot_lattice_topk(top)
     if evolution is not None:
         figures["evolution.png"] = plots.plot_tile_evolution(evolution)
+    if dynamics is not None:
+        figures.update(dynamics.figures)
     attrs = {"dt": float(dt), "steps": int(steps), "method": method, "algorithm": algorithm, **(meta or {})}
     ds = tile_dataset(a0, lat, model, attrs, top, evolution)
+    if dynamics is not None:
+        ds = ds.merge(dynamics.dataset)
     if save_jacobians:
         ds["jacobian"] = ((*ds["label"].dims, "row", "column"), np.asarray(a0.jacobians))
     animations = {f"labels.{animate}": anim.label_frames(evolution, lat)} if evolution is not None and animate else {}
@@ -123,6 +141,8 @@ def jacobian_to_folder(model, lat, x0, out, *, dt: float = 0.05, tile: int = 8, 
             "mean_top_overlap": _mean_top_overlap(evolution),
             "mean_sigma_max": evolution.sigma_max.reshape(len(evolution.times), -1).mean(1),
         }
+    if dynamics is not None:
+        summary.update(dynamics.summary)
     summary["files"] = [*figures, "jacobian.nc", *animations]
     summary["seconds_total"] = timer()
     io.write_json(out / "summary.json", summary)

@@ -1,0 +1,135 @@
+"""Spectra of the dynamics over a horizon: the propagator M(T) = ∂x(T)/∂x(0) and Lyapunov exponents.
+
+Checked against what is known without the matrix-free machinery: the Fourier symbol of the
+linearisation about a uniform rest state (a constant-coefficient system), dense `jax.jacfwd` of
+the k-step map on small lattices, and log|det M(T)| for the sum of all exponents.
+"""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+import rsvp_jax as rj
+from rsvp_jax import spectra
+from rsvp_jax.errors import ConfigError
+from rsvp_jax.jacobian import step_map
+
+POLY = {"euler": 1, "heun": 2, "ssprk3": 3, "rk4": 4}  # the degree of each method's stability polynomial
+# One lattice and one block size for the blobs cases, so that their tangent and adjoint rollouts
+# compile once (steps is traced; `max_steps` fixes the checkpoint layout): K + OVER vectors a
+# block, and as many SLQ probes.
+LAT, K, OVER, MAX_STEPS = rj.Lattice((10, 10)), 6, 8, 160
+BLOCK = dict(k=K, oversample=OVER, probes=K + OVER, max_steps=MAX_STEPS)
+
+
+def fourier_singular_values(model, lat, dt, steps, method, phi0=1.0, S0=1.0):
+    """Every singular value of M(T) about the rest state (Φ₀, 0, S₀) of `"rsvp"` with central
+    fluxes, from its discrete symbol: per wavenumber a (D+2)×(D+2) matrix Â(k), the method's
+    stability polynomial G = Σ_j (dt Â)^j / j!, and M̂(k) = G^steps."""
+    h, D = lat.spacing, lat.ndim
+    out = []
+    for m in np.ndindex(*lat.shape):
+        kh = [2 * np.pi * mi / N for mi, N in zip(m, lat.shape)]
+        d = [1j * np.sin(x) / h for x in kh]  # centred derivative (= divergence of the face average)
+        L = -sum(4 * np.sin(x / 2) ** 2 for x in kh) / h**2  # the 2D+1-point Laplacian
+        A = np.zeros((D + 2, D + 2), complex)
+        A[0, 0], A[-1, -1] = model.D_phi * L, model.D_S * L
+        for i in range(D):
+            A[0, 1 + i], A[-1, 1 + i] = -phi0 * d[i], -S0 * d[i]
+            A[1 + i, 0], A[1 + i, -1] = -model.c_phi**2 * d[i], -model.s * model.c_S**2 * d[i]
+            A[1 + i, 1 + i] = -model.gamma + model.nu * L
+        z = dt * A
+        G = sum(np.linalg.matrix_power(z, j) / math.factorial(j) for j in range(POLY[method] + 1))
+        out.append(np.linalg.svd(np.linalg.matrix_power(G, steps), compute_uv=False))
+    return np.sort(np.concatenate(out))[::-1]
+
+
+@pytest.mark.parametrize("shape, method, T", [((10, 10), "ssprk3", 2.0), ((24,), "rk4", 5.0)])
+def test_top_k_equals_the_fourier_symbol_about_a_rest_state(x64, shape, method, T):
+    lat = rj.Lattice(shape)
+    model = rj.preset("rsvp", advection="central")
+    x = rj.initial_state(lat, "uniform", dtype="float64")
+    dt = 0.05
+    ref = fourier_singular_values(model, lat, dt, round(T / dt), method)
+    ps = rj.propagator_spectrum(model, lat, x, dt, T, k=8, method=method, depth=20, probes=0)
+    assert ps.steps == round(T / dt) and ps.horizon == pytest.approx(T)
+    np.testing.assert_allclose(np.asarray(ps.sigma), ref[:8], rtol=1e-10)
+    assert ref[0] > 1.01  # non-normal wave coupling: transient growth, not an identity
+
+
+def dense_propagator(model, lat, x, dt, steps, method="ssprk3"):
+    a = rj.to_array(x)
+    return np.asarray(jax.jacfwd(step_map(model, lat, dt, steps, method))(a)).reshape(a.size, a.size)
+
+
+def test_top_k_and_shape_match_a_dense_svd_on_a_small_lattice(x64):
+    """10², a blobs state (non-uniform, flow everywhere), two horizons: the triplets are the
+    dense SVD's, and the SLQ stable / effective ranks and k90 lie within their error bars."""
+    lat, model = LAT, rj.preset("rsvp")
+    x = rj.initial_state(lat, "blobs", seed=3, dtype="float64")
+    dt = 0.05
+    for T in (1.0, 8.0):
+        M = dense_propagator(model, lat, x, dt, round(T / dt))
+        U, s, Vt = np.linalg.svd(M)
+        ps = rj.propagator_spectrum(model, lat, x, dt, T, depth=12, lanczos_steps=40, **BLOCK)
+        np.testing.assert_allclose(np.asarray(ps.sigma), s[:6], rtol=1e-6)
+        overlap = np.abs(np.sum(np.asarray(ps.V).reshape(6, -1) * Vt[:6], axis=1))
+        assert np.all(overlap > 1 - 1e-6), overlap
+        v, u = np.asarray(ps.V).reshape(6, -1), np.asarray(ps.U).reshape(6, -1)
+        np.testing.assert_allclose(np.asarray(ps.residual), np.linalg.norm(v @ M.T - s[:6, None] * u, axis=1), atol=1e-9)
+        assert float(np.max(ps.residual)) < 1e-4
+        dense = spectra.summarize(s)
+        for key in ("stable_rank", "effective_rank", "k90"):
+            est, err = getattr(ps, key), getattr(ps, f"{key}_error")
+            assert 0 < err < 0.2 * est, (T, key, err)
+            assert abs(est - float(dense[key])) <= 3 * err + 1.0 * (key == "k90"), (T, key, est, float(dense[key]), err)
+        assert abs(ps.frobenius2 - np.sum(s**2)) <= 3 * ps.frobenius2_error
+
+
+def test_the_spectrum_changes_with_the_horizon(x64):
+    """Longer horizons concentrate M's energy in fewer directions (the point of the whole analysis)."""
+    lat, model = LAT, rj.preset("rsvp")
+    x = rj.initial_state(lat, "blobs", seed=0, dtype="float64")
+    ranks = [rj.propagator_spectrum(model, lat, x, 0.05, T, depth=3, lanczos_steps=20, **BLOCK).stable_rank
+             for T in (0.5, 2.0, 8.0)]
+    assert ranks[0] > 2 * ranks[1] > 4 * ranks[2] > 0, ranks
+
+
+def test_lyapunov_sum_is_log_det_of_the_propagator(x64):
+    lat, model = rj.Lattice((8,)), rj.preset("rsvp")
+    x = rj.initial_state(lat, "noise", seed=2, dtype="float64")
+    dt, T = 0.05, 3.0
+    ly = rj.lyapunov_spectrum(model, lat, x, dt, T, k=lat.channels * lat.size, qr_every=7)
+    _, logdet = np.linalg.slogdet(dense_propagator(model, lat, x, dt, round(T / dt)))
+    assert ly.exponents.sum() * ly.horizon == pytest.approx(logdet, rel=1e-10)
+    assert ly.running.shape == (len(ly.times), 24) and ly.times[-1] == pytest.approx(T)
+    np.testing.assert_allclose(ly.running[-1], ly.exponents)
+
+
+def test_lyapunov_exponents_of_a_fixed_point_converge_to_its_eigenvalues(x64):
+    """At the rest state the tangent dynamics are linear and constant, x' = G x: the exponents
+    tend to log|μ_i(G)| / dt (≈ Re λ_i of the generator), largest first, as the horizon grows."""
+    lat, model = rj.Lattice((8,)), rj.preset("rsvp")
+    x = rj.initial_state(lat, "uniform", dtype="float64")
+    dt = 0.25
+    G = dense_propagator(model, lat, x, dt, 1)
+    mu = np.sort(np.log(np.abs(np.linalg.eigvals(G))) / dt)[::-1]
+    errors = []
+    for T in (250.0, 2000.0):
+        ly = rj.lyapunov_spectrum(model, lat, x, dt, T, k=6)
+        errors.append(np.max(np.abs(ly.exponents - mu[:6])))
+    assert errors[1] < 0.3 * errors[0] and errors[1] < 2e-3, errors
+
+
+def test_bad_horizons_and_discrete_maps_are_refused():
+    lat = rj.Lattice((8, 8))
+    x = rj.initial_state(lat)
+    for horizon in (0.0, -1.0, float("nan"), "soon"):
+        with pytest.raises(ConfigError, match="horizon"):
+            rj.propagator_spectrum(rj.preset("rsvp"), lat, x, 0.05, horizon, k=2)
+    with pytest.raises(ConfigError, match="discrete map"):
+        rj.propagator_spectrum(rj.preset("seed"), lat, x, 0.05, 1.0, k=2)
+    with pytest.raises(ConfigError, match="k=0"):
+        rj.lyapunov_spectrum(rj.preset("rsvp"), lat, x, 0.05, 1.0, k=0)
