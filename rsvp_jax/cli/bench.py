@@ -17,6 +17,7 @@ SUITES = {
     "tiles": "rsvp_jax.bench.tiles",
     "sweep": "rsvp_jax.bench.sweep",
     "fit": "rsvp_jax.bench.fit",
+    "horizons": "rsvp_jax.bench.horizons",
     "llm": "llm_bridge.bench",
 }
 
