@@ -128,6 +128,11 @@ def test_seed_map_applies_the_rule_once_per_step(x64):
     ("monograph", {"g": -0.1}, "g=-0.1"),
     ("rsvp", {"order": 3}, "order"),
     ("rsvp", {"advection": "weno"}, "advection"),
+    # the order / advection switches are validated once, in the Model base, for every preset that has them
+    ("tartan", {"order": 6}, r"tartan: order=6 is invalid; valid orders are \(2, 4\)"),
+    ("tartan", {"advection": "weno"}, r"tartan: advection='weno' is invalid; valid schemes are \('smooth'"),
+    ("centerfuge", {"order": 3}, "centerfuge: order=3"),
+    ("monograph", {"order": 3}, "monograph: order=3"),
 ])
 def test_preset_parameter_validation(name, params, match):
     with pytest.raises(rj.ConfigError, match=match):
@@ -145,6 +150,17 @@ def test_unstable_dt_names_the_limit_and_the_largest_stable_dt():
     rj.simulate(model, lat, x0, 0.99 * limit, steps=2)  # just under it is accepted
     with pytest.raises(rj.ConfigError, match="dt=-0.1"):
         rj.simulate(model, lat, x0, -0.1, steps=10)
+
+
+@pytest.mark.parametrize("name", ["rsvp", "tartan", "centerfuge", "monograph"])
+def test_stencil_radius_follows_the_order(name):
+    assert rj.preset(name).stencil_radius() == 1 and rj.preset(name, order=4).stencil_radius() == 2
+
+
+def test_every_advecting_preset_defaults_to_the_smooth_flux():
+    for name in ("rsvp", "tartan"):
+        model = rj.preset(name)
+        assert model.advection == "smooth" and float(model.dissipation_floor()) > 0
 
 
 def test_hyperdiffusion_limit_is_enforced():

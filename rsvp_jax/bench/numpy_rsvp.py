@@ -1,8 +1,8 @@
 """A straightforward NumPy implementation of the default "rsvp" model: the speed baseline.
 
-The same finite-volume discretisation as `rsvp_jax.models.Rsvp` (order 2, upwind fluxes,
-no hyperdiffusion, no self-advection, any D) written the way one would without JAX:
-`np.roll` stencils and an SSP-RK3 loop. `bench/solver.py` first checks that it gives the
+The same finite-volume discretisation as `rsvp_jax.models.Rsvp` (order 2, the default
+smooth face flux or upwinding, as the model selects; no hyperdiffusion, no self-advection,
+any D) written the way one would without JAX: `np.roll` stencils and an SSP-RK3 loop. `bench/solver.py` first checks that it gives the
 same states as the JAX solver, then times both.
 """
 
@@ -15,7 +15,7 @@ def _shift(f, k, axis):
     return np.roll(f, -k, axis=axis)
 
 
-def rhs(p: dict, h: float, phi, v, S):
+def rhs(p: dict, h: float, phi, v, S, advection: str = "smooth"):
     """∂t(Φ, v, S) of the rsvp model for NumPy arrays; `p` holds the model's parameters."""
     D = phi.ndim
     speed2 = np.sum(v**2, axis=0)
@@ -25,11 +25,18 @@ def rhs(p: dict, h: float, phi, v, S):
         grad_v2 = grad_v2 + 0.5 * (g2 + _shift(g2, -1, d))
     sigma = p["chi"] * phi * (p["gamma"] * speed2 + p["nu"] * grad_v2)
 
+    delta = 0.01 * (abs(p["c_phi"]) + abs(p["c_S"]))  # δ = `lattice.DISSIPATION_FLOOR` × (|c_Φ| + |c_S|)
+
     def transport(q, diff):
         out = 0.0
         for d in range(D):
             u = 0.5 * (v[d] + _shift(v[d], 1, d))
-            flux = np.maximum(u, 0) * q + np.minimum(u, 0) * _shift(q, 1, d) - diff * (_shift(q, 1, d) - q) / h
+            q_right = _shift(q, 1, d)
+            if advection == "upwind":
+                flux = np.maximum(u, 0) * q + np.minimum(u, 0) * q_right - diff * (q_right - q) / h
+            else:  # the smooth flux: u q̄ − (κ⁴ + (a h/2)⁴)^{1/4} ∂q, a = √(u² + δ²)
+                b = 0.5 * h * np.sqrt(u * u + delta * delta)
+                flux = 0.5 * u * (q + q_right) - (diff**4 + b**4) ** 0.25 * (q_right - q) / h
             out = out - (flux - _shift(flux, -1, d)) / h
         return out
 
@@ -46,20 +53,20 @@ def rhs(p: dict, h: float, phi, v, S):
     return dphi, dv, dS
 
 
-def ssprk3(p: dict, h: float, phi, v, S, dt: float, steps: int):
+def ssprk3(p: dict, h: float, phi, v, S, dt: float, steps: int, advection: str = "smooth"):
     """`steps` SSP-RK3 steps."""
     x = (phi, v, S)
     for _ in range(steps):
-        k = rhs(p, h, *x)
+        k = rhs(p, h, *x, advection)
         u1 = tuple(a + dt * b for a, b in zip(x, k))
-        k = rhs(p, h, *u1)
+        k = rhs(p, h, *u1, advection)
         u2 = tuple(0.75 * a + 0.25 * (b + dt * c) for a, b, c in zip(x, u1, k))
-        k = rhs(p, h, *u2)
+        k = rhs(p, h, *u2, advection)
         x = tuple(a / 3 + 2 / 3 * (b + dt * c) for a, b, c in zip(x, u2, k))
     return x
 
 
 def supports(model) -> bool:
-    """Whether this implementation covers `model` (the default configuration of "rsvp")."""
-    return (model.name == "rsvp" and model.order == 2 and model.advection == "upwind"
+    """Whether this implementation covers `model` (the default configuration of "rsvp", or it with upwinding)."""
+    return (model.name == "rsvp" and model.order == 2 and model.advection in ("smooth", "upwind")
             and not model.advect_v and not model.hyperdiffusion)

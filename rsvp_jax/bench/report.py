@@ -26,6 +26,10 @@ def _solver(r):
             rows.append(_row("solver", f"rsvp {n} float32 SSP-RK3 throughput", t["cell_updates_per_s"], "cell-updates/s",
                              t.get("ceiling_cell_updates_per_s"), "bandwidth ceiling", t.get("fraction_of_ceiling"),
                              0.4 if t["shape"] == [2048, 2048] else None))
+    for f in r.get("flux_cost", []):
+        rows.append(_row("solver", f"rsvp {'x'.join(map(str, f['shape']))} default ({f['advection']}) flux vs upwind",
+                         f["cell_updates_per_s"], "cell-updates/s", f["upwind_cell_updates_per_s"],
+                         "upwind flux (same run)", f["throughput_ratio_vs_upwind"], 0.9))
     if "numpy" in r:
         rows.append(_row("solver", f"rsvp {'x'.join(map(str, r['speedup_vs_numpy_shape']))} vs NumPy",
                          r["numpy"]["cell_updates_per_s"] * r["speedup_vs_numpy"], "cell-updates/s",

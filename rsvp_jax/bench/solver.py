@@ -7,10 +7,12 @@ python -m rsvp_jax.bench.solver [--quick] --out benchmarks/results/solver.json
 1. **bandwidth**: a jitted `a + 1` over a 256 MB float32 array; bytes read + written / time.
 2. **throughput**: cell-updates per second (cells × steps / time) of `rj.rollout` of the
    default "rsvp" model, per size, dtype and integrator, beside the ceiling the bandwidth
-   allows. The ceiling counts the bytes a stage-by-stage explicit step must move at least:
-   each stage reads its input state and writes its output (C words per cell each), and a
-   stage that combines with x₀ reads it too — Euler 2C, Heun 5C, SSP-RK3 8C, RK4 13C words
-   per cell and step (C = D + 2 fields). `fraction_of_ceiling` = throughput / ceiling; the
+   allows (and, as `flux_cost`, the default smooth face flux against `advection="upwind"`
+   at 256² and 1024², float32 SSP-RK3: the price of the smooth flux). The ceiling counts
+   the bytes a stage-by-stage explicit step must move at least: each stage reads its input
+   state and writes its output (C words per cell each), and a stage that combines with x₀
+   reads it too — Euler 2C, Heun 5C, SSP-RK3 8C, RK4 13C words per cell and step
+   (C = D + 2 fields). `fraction_of_ceiling` = throughput / ceiling; the
    stricter `fraction_of_io_bound` uses 2C words (read x, write x′ once per step).
 3. **numpy**: the same equations in plain NumPy (`numpy_rsvp.py`), checked against the JAX
    states first (float64, max |Δ| reported), then timed per step at the same size.
@@ -48,20 +50,20 @@ def bandwidth(megabytes: int = 256) -> dict:
     return {"bytes": 2 * a.nbytes, "GB_per_s": 2 * a.nbytes / t["median_s"] / 1e9, **t}
 
 
-def throughput(shape, dtype="float32", method="ssprk3", target_updates=2e7, bw_GBps=None) -> dict:
+def throughput(shape, dtype="float32", method="ssprk3", target_updates=2e7, bw_GBps=None, advection=None) -> dict:
     import jax
 
     import rsvp_jax as rj
 
     lat = rj.Lattice(shape)
-    model = rj.preset("rsvp")
+    model = rj.preset("rsvp") if advection is None else rj.preset("rsvp", advection=advection)
     x0 = rj.initial_state(lat, "blobs", seed=0, dtype=dtype)
     steps = max(2, int(target_updates / lat.size))
     dt = 0.5 * rj.max_stable_dt(model, lat, x0)
     run = jax.jit(lambda x: rj.rollout(model, lat, x, dt, steps, method))
     t = measure(lambda: jax.block_until_ready(run(x0)), repeats=3)
     rate = lat.size * steps / t["median_s"]
-    row = {"shape": list(shape), "dtype": dtype, "method": method, "steps": steps,
+    row = {"shape": list(shape), "dtype": dtype, "method": method, "advection": model.advection, "steps": steps,
            "cell_updates_per_s": rate, "s_per_step": t["median_s"] / steps, **t}
     if bw_GBps:
         word = np.dtype(dtype).itemsize * lat.channels
@@ -86,13 +88,14 @@ def numpy_baseline(shape, steps: int = 3) -> dict:
         lat = rj.Lattice((48, 40), 0.8)
         x = rj.initial_state(lat, "blobs", seed=1, dtype="float64")
         ref = rj.rollout(model, lat, x, 0.05, 20)
-        got = numpy_rsvp.ssprk3(params, lat.spacing, *(np.asarray(a) for a in (x.phi, x.v, x.S)), 0.05, 20)
+        got = numpy_rsvp.ssprk3(params, lat.spacing, *(np.asarray(a) for a in (x.phi, x.v, x.S)), 0.05, 20,
+                                model.advection)
         max_diff = max(float(np.max(np.abs(np.asarray(a) - b))) for a, b in zip((ref.phi, ref.v, ref.S), got))
     lat = rj.Lattice(shape)
     x = rj.initial_state(lat, "blobs", seed=0)
     arrays = [np.asarray(a) for a in (x.phi, x.v, x.S)]
     dt = 0.5 * rj.max_stable_dt(model, lat, x)
-    t = measure(lambda: numpy_rsvp.ssprk3(params, 1.0, *arrays, dt, steps), repeats=3)
+    t = measure(lambda: numpy_rsvp.ssprk3(params, 1.0, *arrays, dt, steps, model.advection), repeats=3)
     return {"shape": list(shape), "steps": steps, "max_abs_diff_vs_jax_float64": max_diff,
             "cell_updates_per_s": lat.size * steps / t["median_s"], "s_per_step": t["median_s"] / steps, **t}
 
@@ -183,11 +186,21 @@ def run(quick: bool = False) -> dict:
     numpy_row = numpy_baseline(np_shape)
     jax_row = next(r for r in rows if r["shape"] == list(np_shape) and r["dtype"] == "float32"
                    and r["method"] == "ssprk3") if not quick else throughput(np_shape, bw_GBps=bw["GB_per_s"])
+    # the default (smooth) face flux against upwinding, same sizes, same run
+    flux_cost = []
+    for shape in [(256, 256), (1024, 1024)]:
+        default = next(r for r in rows if r["shape"] == list(shape) and r["dtype"] == "float32" and r["method"] == "ssprk3")
+        upwind = throughput(shape, advection="upwind")
+        flux_cost.append({"shape": list(shape), "advection": default["advection"],
+                          "cell_updates_per_s": default["cell_updates_per_s"],
+                          "upwind_cell_updates_per_s": upwind["cell_updates_per_s"],
+                          "throughput_ratio_vs_upwind": default["cell_updates_per_s"] / upwind["cell_updates_per_s"]})
     result = {
         "benchmark": "solver",
         "machine": machine(),
         "bandwidth": bw,
         "throughput": rows,
+        "flux_cost": flux_cost,
         "numpy": numpy_row,
         "speedup_vs_numpy": jax_row["cell_updates_per_s"] / numpy_row["cell_updates_per_s"],
         "speedup_vs_numpy_shape": list(np_shape),

@@ -112,7 +112,7 @@ def _numpy_map(model, cfg):
         raise ValueError("the NumPy baseline implements SSP-RK3 only")
 
     def F(a):  # (C, *N) → (C, *N), float64
-        phi, v, S = numpy_rsvp.ssprk3(p, 1.0, a[0], a[1:-1], a[-1], cfg["dt"], cfg["steps"])
+        phi, v, S = numpy_rsvp.ssprk3(p, 1.0, a[0], a[1:-1], a[-1], cfg["dt"], cfg["steps"], model.advection)
         return np.concatenate([phi[None], v, S[None]])
 
     return F

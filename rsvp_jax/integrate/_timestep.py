@@ -14,7 +14,7 @@ LIMIT_FORMULAS = {
     "advection": "C·h/(|v|max + wave speed)",
     "damping": "1/(damping rate)",
     "hyperdiffusion": "h⁴/(8·D²·ε)",
-    "positivity": "1/(2D·|v|max/h + 2D·max diffusivity/h² + max sink rate)",
+    "positivity": "1/(2D·|v|max/h + 2D·max(D_Φ, D_S)/h² + D·δ/h + max sink rate) (δ = 0 for upwind)",
     "rotation": "C/(rotation rate)",
 }
 

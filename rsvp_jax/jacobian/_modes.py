@@ -10,7 +10,7 @@ e_compressive = (e_v − e_drift) · a / (a + c),   a = Σ (∇·v)²
 e_rotational  = (e_v − e_drift) · c / (a + c),   c = Σ |∇×v|²
 ```
 
-with ∇·v and ∇×v the lattice's central differences (`_lattice.divergence` / `curl`) taken on
+with ∇·v and ∇×v the lattice's central differences (`lattice.divergence` / `curl`) taken on
 the tile's interior cells only, so the tile is never wrapped onto itself (no periodicity is
 assumed inside a tile). A flow whose divergence and curl both vanish there (a → 0, c → 0)
 is split evenly. In 1D there is no rotation (c = 0). The shares sum to 1.

@@ -66,6 +66,10 @@ class Model:
 
     Subclasses are frozen dataclasses (see `register`) whose numeric fields are the pytree
     leaves (swept, differentiated) and whose `static` fields are compile-time switches.
+    Two switches are shared and validated here, once: a static `order` field (the order of
+    the lattice operators, one of `ORDERS`; it also sets the default `stencil_radius`) and a
+    static `advection` field (the face flux of Φ and S, one of `ADVECTION_SCHEMES`; see
+    `transport_fluxes`).
     """
 
     name: ClassVar[str]
@@ -88,6 +92,13 @@ class Model:
                 raise ConfigError(f"{self.name}: parameter {f.name}={_fmt(value)} is negative; it must be >= 0")
             if f.name in self.positive and np.any(arr <= 0):
                 raise ConfigError(f"{self.name}: parameter {f.name}={_fmt(value)} must be > 0")
+        statics = self.static_names()
+        if "order" in statics and self.order not in L.ORDERS:
+            raise ConfigError(f"{self.name}: order={self.order!r} is invalid; valid orders are {L.ORDERS}")
+        if "advection" in statics and self.advection not in L.ADVECTION_SCHEMES:
+            raise ConfigError(
+                f"{self.name}: advection={self.advection!r} is invalid; valid schemes are {L.ADVECTION_SCHEMES}"
+            )
         self.validate()
 
     def validate(self) -> None:
@@ -129,8 +140,29 @@ class Model:
         raise NotImplementedError
 
     def stencil_radius(self) -> int:
-        """How many cells away one evaluation of `rhs` (or `map`) reads, along each axis."""
-        return 1
+        """How many cells away one evaluation of `rhs` (or `map`) reads, along each axis.
+
+        By default one cell at order 2 and two at order 4 (the widest stencils of `lattice`).
+        """
+        return 1 if getattr(self, "order", 2) == 2 else 2
+
+    # ---- transport of Φ and S (models with an `advection` switch) ---------------------------
+    def wave_speed_scale(self):
+        """A fixed speed of the model's waves (its parameters, not the state): the unit of δ."""
+        return 1.0
+
+    def dissipation_floor(self):
+        """δ of the smooth dissipation speed a(u) = √(u² + δ²): `DISSIPATION_FLOOR` × `wave_speed_scale`."""
+        return L.DISSIPATION_FLOOR * self.wave_speed_scale()
+
+    def transport_fluxes(self, lat: Lattice, q, v, diffusivity):
+        """The face fluxes of q v − κ∇q with this model's `order` and `advection` scheme."""
+        return L.transport_fluxes(q, v, diffusivity, lat, self.order, self.advection, self.dissipation_floor())
+
+    def transport_positivity_rate(self, lat: Lattice, x: State, diffusivity: float) -> float | None:
+        """`lattice.transport_positivity_rate` at state `x` (|u| ≤ max |v|), or None if not monotone."""
+        delta = float(jnp.max(self.dissipation_floor()))
+        return L.transport_positivity_rate(lat, vmax(lat, x), diffusivity, delta, self.advection, self.order)
 
     def entropy_production(self, lat: Lattice, x: State):
         """The local entropy production σ (*N), the source term of S."""

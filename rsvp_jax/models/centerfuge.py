@@ -7,7 +7,6 @@ import jax.numpy as jnp
 from .. import lattice as L
 from ..lattice import Lattice
 from ..state import State
-from ..errors import ConfigError
 from ._base import Model, register, safe_div, static
 
 
@@ -47,13 +46,6 @@ class Centerfuge(Model):
     D_S: float = 0.0
     delta: float = 1e-6
     order: int = static(2)
-
-    def validate(self):
-        if self.order not in L.ORDERS:
-            raise ConfigError(f"centerfuge: order={self.order!r} is invalid; valid orders are {L.ORDERS}")
-
-    def stencil_radius(self) -> int:
-        return 1 if self.order == 2 else 2
 
     def speed(self, lat: Lattice, x: State):
         """The smoothed |v| = √(|v|² + δ²) − δ."""

@@ -7,7 +7,6 @@ import jax.numpy as jnp
 from .. import lattice as L
 from ..lattice import Lattice
 from ..state import State
-from ..errors import ConfigError
 from ._base import Model, fmax, register, safe_div, static
 from .rsvp import COURANT
 
@@ -51,13 +50,6 @@ class Monograph(Model):
     mu: float = 0.01
     chi: float = 0.5
     order: int = static(2)
-
-    def validate(self):
-        if self.order not in L.ORDERS:
-            raise ConfigError(f"monograph: order={self.order!r} is invalid; valid orders are {L.ORDERS}")
-
-    def stencil_radius(self) -> int:
-        return 1 if self.order == 2 else 2
 
     def entropy_production(self, lat: Lattice, x: State):
         return self.chi * L.sum_components(x.v**2, lat) - self.mu * x.phi

@@ -26,11 +26,44 @@ class Rsvp(Model):
     ```
 
     (ω acts only in 2D.) Φ and S are written in flux form, so ∫(Φ + λS) is conserved to
-    round-off and ∫S never decreases. With `advection="upwind"` and ε = 0 every term is
-    monotone: Φ and S stay positive, without clipping, for dt under the `"positivity"`
-    limit (Euler, Heun and SSP-RK3, which are convex combinations of Euler steps; RK4 is
-    not). Hyperdiffusion ε∇⁴S is not a monotone operator, so with ε > 0 positivity is not
-    guaranteed at the grid scale.
+    round-off and ∫S never decreases.
+
+    **The face flux** of Φ and S (`advection`, default `"smooth"`; see
+    `lattice.transport_fluxes`) is F = u q̄ − (κ + κ_num)(q_{i+1} − q_i)/h at order 2, with
+    u the face velocity, q̄ the face average, κ = D_Φ or D_S and κ + κ_num =
+    (κ⁴ + (a h/2)⁴)^{1/4}, a = √(u² + δ²): a smooth max of the physical diffusivity and the
+    cell-Péclet diffusivity |u|h/2, i.e. a C^∞ form of Spalding's (1972) hybrid scheme. Why:
+
+    - it is smooth in the state (the Jacobians do not jump where v changes sign, and every
+      integrator keeps its order: measured Euler 1.02, Heun 1.98, SSP-RK3 3.02, RK4 3.99 on
+      the default 32² blobs run, dt = 0.05 → 0.025; with `"upwind"` SSP-RK3 and RK4 fall
+      to 2.02 and 1.31);
+    - where |u|h/κ < 2 it is the central flux plus D∇², second order (fourth with
+      `order=4`): κ_num ≈ (a h/2)⁴/(4κ³) = O(h⁴); plain Rusanov (κ_num = a h/2, `"rusanov"`)
+      and upwinding add |u|h/2 everywhere and are first order (docs/numerics.md);
+    - it is monotone, because κ + κ_num ≥ |u|h/2.
+
+    δ = 0.01·(|c_Φ| + |c_S|) (`dissipation_floor`) only matters where κ = 0: it keeps the
+    flux smooth at u = 0 there, at the cost of a diffusivity δh/2.
+
+    **Positivity.** One Euler step of Φ writes Φ_i' as a sum of Φ_i, Φ_{i±1} (each axis) with
+    weights dt(K_f ∓ u_f/2)/h ≥ 0 (K_f = (κ + κ_num)/h ≥ |u_f|/2 at every face, for any dt)
+    and the own-cell weight 1 − dt[Σ_faces (K_f ± u_f/2)/h + λχ(γ|v|² + ν|∇v|²)_i], the last
+    term being the sink −λσ, which is proportional to Φ_i. As K_f ± u_f/2 ≤ κ/h + |u| + δ/2,
+    the own-cell weight is ≥ 0 for
+
+    ```
+    dt ≤ 1 / (2D·|v|max/h + 2D·max(D_Φ, D_S)/h² + D·δ/h + max λσ/Φ)      ("positivity")
+    ```
+
+    so Φ' ≥ 0, and S' ≥ 0 likewise (its source σ ≥ 0 once Φ ≥ 0), without clipping. That
+    holds for Euler, and for Heun and SSP-RK3, which are convex combinations of Euler steps
+    (Shu & Osher 1988); not for RK4. The limit is checked at the run's initial state (|v|
+    may grow during a run); it exists for the monotone schemes ("smooth", "upwind" without
+    the δ term, "rusanov") at order 2 and ε = 0. The order-4 stencils and the
+    hyperdiffusion ε∇⁴S are not monotone operators, so with `order=4` or ε > 0 positivity
+    is not guaranteed at the grid scale. `advection="upwind"`, `"rusanov"` and `"central"`
+    remain selectable.
 
     `s = +1` ("lamphron"): flow runs down entropy gradients, smoothing. `s = −1`
     ("lamphrodyne"): up them, aggregating; the entropy pressure is then negative and the
@@ -56,7 +89,7 @@ class Rsvp(Model):
     chi: float = 0.5
     advect_v: bool = static(False)
     order: int = static(2)
-    advection: str = static("upwind")
+    advection: str = static("smooth")
     hyperdiffusion: bool = static(False)  # switched on whenever eps is set to a non-zero value
 
     def validate(self):
@@ -65,17 +98,17 @@ class Rsvp(Model):
             raise ConfigError(f"rsvp: parameter s={s.tolist()} is invalid; s must be +1 (lamphron) or -1 (lamphrodyne)")
         if s is not None and eps is not None and np.any((s == -1) & (eps <= 0)):
             raise ConfigError("rsvp: s=-1 (lamphrodyne) needs eps > 0 (hyperdiffusion of S) to stay well-posed")
-        if self.order not in L.ORDERS:
-            raise ConfigError(f"rsvp: order={self.order!r} is invalid; valid orders are {L.ORDERS}")
-        if self.advection not in L.ADVECTION_SCHEMES:
-            raise ConfigError(f"rsvp: advection={self.advection!r} is invalid; valid schemes are {L.ADVECTION_SCHEMES}")
         if eps is not None and not self.hyperdiffusion and np.any(eps != 0):
             object.__setattr__(self, "hyperdiffusion", True)  # static: the ∇⁴ term is compiled in
 
     def stencil_radius(self) -> int:
         # ∇⁴S as the divergence of ∇(∇²S) reaches two cells (order 2) or four (order 4).
-        base = 1 if self.order == 2 else 2
+        base = super().stencil_radius()
         return 2 * base if self.hyperdiffusion else base
+
+    def wave_speed_scale(self):
+        # c_Φ + c_S bounds the sound speed √(c_Φ²Φ + s c_S²S) at Φ = S = 1
+        return jnp.abs(self.c_phi) + jnp.abs(self.c_S)
 
     def entropy_production(self, lat: Lattice, x: State):
         speed2 = L.sum_components(x.v**2, lat)
@@ -88,10 +121,10 @@ class Rsvp(Model):
         order, D = self.order, lat.ndim
         sigma = self.entropy_production(lat, x)
 
-        phi_fluxes = L.transport_fluxes(x.phi, x.v, self.D_phi, lat, order, self.advection)
+        phi_fluxes = self.transport_fluxes(lat, x.phi, x.v, self.D_phi)
         dphi = -L.flux_divergence(phi_fluxes, lat) - self.lam * sigma
 
-        S_fluxes = L.transport_fluxes(x.S, x.v, self.D_S, lat, order, self.advection)
+        S_fluxes = self.transport_fluxes(lat, x.S, x.v, self.D_S)
         if self.hyperdiffusion:
             lap_S = L.laplacian(x.S, lat, order)
             S_fluxes = [F + self.eps * L.face_difference(lap_S, lat, d, order) for d, F in enumerate(S_fluxes)]
@@ -107,7 +140,7 @@ class Rsvp(Model):
         return State(dphi, dv, dS)
 
     def stability_limits(self, lat: Lattice, x: State) -> dict[str, float]:
-        h, D = lat.spacing, lat.ndim
+        h = lat.spacing
         u = vmax(lat, x)
         wave = self.c_phi * max(fmax(x.phi), 0.0) ** 0.5 + self.c_S * max(fmax(x.S), 0.0) ** 0.5
         diff = max(float(jnp.max(self.D_phi)), float(jnp.max(self.D_S)), float(jnp.max(self.nu)))
@@ -120,9 +153,11 @@ class Rsvp(Model):
         eps = float(jnp.max(self.eps))
         if eps > 0:
             limits["hyperdiffusion"] = safe_div(2.0, eps * lap_eig**2)  # h⁴/(32ε) in 2D
-        if self.advection == "upwind" and self.order == 2 and eps == 0:
-            rate = float(jnp.max(self.lam * self.entropy_production(lat, x) / jnp.maximum(x.phi, 1e-30)))
-            limits["positivity"] = safe_div(1.0, 2 * D * u / h + 2 * D * diff / h**2 + rate)
+        transport = self.transport_positivity_rate(lat, x, max(float(jnp.max(self.D_phi)), float(jnp.max(self.D_S))))
+        if transport is not None and eps == 0:
+            # −λσ = −λχ(γ|v|² + ν|∇v|²)·Φ is a sink proportional to Φ: its rate adds to the own-cell weight
+            sink = float(jnp.max(self.lam * self.entropy_production(lat, x) / jnp.maximum(x.phi, 1e-30)))
+            limits["positivity"] = safe_div(1.0, transport + sink)
         return limits
 
     def time_scales(self, lat: Lattice, x: State, length: float) -> dict[str, float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 
 from .. import lattice as L
 from ..lattice import Lattice

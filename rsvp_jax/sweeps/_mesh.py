@@ -5,7 +5,7 @@ Two layouts, both on a one-axis `jax.sharding.Mesh` of all (global) devices:
 - **batch**: arrays with a leading batch axis (one entry per sweep point) are split along
   it, `PartitionSpec("batch")`; everything else (the model, dt) is replicated.
 - **lattice**: one state split along its *first lattice axis*: Φ and S as `P(axis, None, ...)`,
-  v as `P(None, axis, None, ...)`. The periodic shifts of `_lattice` (`jnp.roll`) then
+  v as `P(None, axis, None, ...)`. The periodic shifts of `lattice` (`jnp.roll`) then
   compile, under sharded `jit`, to halo exchanges between neighbouring devices
   (XLA `collective-permute`), never to an all-gather of the lattice.
 
