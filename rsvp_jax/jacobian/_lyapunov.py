@@ -24,10 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError
-from ..integrate import check_method, tangent_rollout
+from ..integrate import tangent_rollout
 from ..lattice import Lattice
-from ..state import State, to_array
-from ._propagator import horizon_steps
+from ._propagator import check_count, horizon_steps, tangent_start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,17 +71,11 @@ def lyapunov_spectrum(model, lat: Lattice, state, dt, horizon, k: int = 16, meth
     `seed`: the random orthonormal start W_0.
     """
     t0 = time.perf_counter()
-    check_method(method)
-    model.check_lattice(lat)
-    if model.discrete:
-        raise ConfigError(f"preset {model.name!r} is a discrete map; its exponents per step are those of the k-step map "
-                          "(use dt=1 with the continuous presets' API only for continuous models)")
-    x = to_array(state) if isinstance(state, State) else jnp.asarray(state)
-    if x.shape != (lat.channels, *lat.shape):
-        raise ConfigError(f"state of shape {x.shape} does not match the lattice; expected {(lat.channels, *lat.shape)}")
+    x = tangent_start(model, lat, state, method,
+                      "its exponents are the logarithms of the k-step map's singular values over k steps "
+                      "(tile_jacobians(..., steps=k))")
     n = int(x.size)
-    if int(k) != k or not 1 <= k <= n:
-        raise ConfigError(f"k={k!r} is invalid; ask for 1 to {n} exponents (C·N^D) of this lattice")
+    check_count(k, n, "exponents")
     steps = horizon_steps(horizon, dt)
     every = default_qr_every(steps) if qr_every is None else int(qr_every)
     if every < 1:

@@ -96,6 +96,25 @@ def horizon_steps(horizon, dt) -> int:
     return max(1, int(round(T / float(dt))))
 
 
+def tangent_start(model, lat: Lattice, state, method: str, discrete_hint: str):
+    """The state array (C, *N) that a tangent rollout starts from, after checking the method, the
+    lattice and that the model is continuous in time (`discrete_hint`: what to use instead)."""
+    check_method(method)
+    model.check_lattice(lat)
+    if model.discrete:
+        raise ConfigError(f"preset {model.name!r} is a discrete map: {discrete_hint}")
+    x = to_array(state) if isinstance(state, State) else jnp.asarray(state)
+    if x.shape != (lat.channels, *lat.shape):
+        raise ConfigError(f"state of shape {x.shape} does not match the lattice; expected {(lat.channels, *lat.shape)}")
+    return x
+
+
+def check_count(k, n: int, what: str) -> None:
+    """k must be a whole number in 1..n (n = C·N^D, the lattice's dimension)."""
+    if int(k) != k or not 1 <= k <= n:
+        raise ConfigError(f"k={k!r} is invalid; ask for 1 to {n} {what} (C·N^D) of this lattice")
+
+
 def propagator_products(model, lat: Lattice, x, dt, steps: int, method: str = "ssprk3", max_steps: int | None = None):
     """(forward, adjoint): block products W (p, C, *N) ↦ M W and U ↦ Mᵀ U of the `steps`-step map
     at the state array x (C, *N), through `integrate.tangent_rollout` / `adjoint_rollout`. Each
@@ -129,18 +148,12 @@ def propagator_spectrum(model, lat: Lattice, state, dt, horizon, k: int = 16, me
         serve (a ladder of horizons passes its last one: one compilation for all).
     """
     t0 = time.perf_counter()
-    check_method(method)
-    model.check_lattice(lat)
-    if model.discrete:
-        raise ConfigError(f"preset {model.name!r} is a discrete map: its propagator is the k-step map's Jacobian; "
-                          "use tile_jacobians(..., steps=k) or lattice_top_singular(..., steps=k)")
-    x = to_array(state) if isinstance(state, State) else jnp.asarray(state)
-    if x.shape != (lat.channels, *lat.shape):
-        raise ConfigError(f"state of shape {x.shape} does not match the lattice; expected {(lat.channels, *lat.shape)}")
+    x = tangent_start(model, lat, state, method,
+                      "its propagator is the k-step map's Jacobian; use tile_jacobians(..., steps=k) or "
+                      "lattice_top_singular(..., steps=k)")
     n = int(x.size)
     steps = horizon_steps(horizon, dt)
-    if int(k) != k or not 1 <= k <= n:
-        raise ConfigError(f"k={k!r} is invalid; ask for 1 to {n} singular triplets (C·N^D) of this lattice")
+    check_count(k, n, "singular triplets")
     if probes < 0 or (probes and not 2 <= lanczos_steps <= n):
         raise ConfigError(f"probes={probes} / lanczos_steps={lanczos_steps} are invalid; need probes >= 0 and "
                           f"2 <= lanczos_steps <= {n}")
