@@ -15,7 +15,7 @@ from rsvp_jax.runs.report import links
 from rsvp_jax.errors import ConfigError
 from rsvp_jax.plots import pixel_size
 
-FIGURES = ["spectra.png", "energy.png", "ranks.png", "profiles.png"]
+FIGURES = ["spectra.png", "energy.png", "ranks.png", "profiles.png", "depth_time.png"]
 
 
 @pytest.fixture(scope="module")
