@@ -3,6 +3,8 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= demo_out
+# Test workers: each test file's tests stay in one worker (module fixtures are built once).
+JOBS ?= 2
 
 .PHONY: demo test bench clean
 
@@ -26,7 +28,7 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/rsvp demo --out $(OUT)
 
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 
 bench: $(VENV)/.test-installed
 	$(BIN)/rsvp bench --out benchmarks/results --readme benchmarks/README.md
