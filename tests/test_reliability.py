@@ -173,13 +173,13 @@ def test_every_command_refuses_every_failure_class(command, klass, tmp_path, cap
     finally:
         if (tmp_path / "ro").exists():
             (tmp_path / "ro").chmod(0o755)
-    MESSAGES[(command, klass)] = (_input(command, argv), _normal(line, tmp_path))
+    MESSAGES[(command, klass)] = (_normal(_input(command, argv), tmp_path), _normal(line, tmp_path))
 
 
 @pytest.mark.parametrize("command, klass, argv, words", EXTRA, ids=[f"{c}-{k}" for c, k, _, _ in EXTRA])
 def test_more_refused_inputs(command, klass, argv, words, tmp_path, capsys):
     line = _refused(capsys, tmp_path, COMMANDS[command] + argv + ["--out", str(tmp_path / "new")], words)
-    MESSAGES[(command, klass)] = (" ".join(argv), _normal(line, tmp_path))
+    MESSAGES[(command, klass)] = (" ".join(argv), _normal(line, tmp_path))  # (--out TMP/new not shown)
 
 
 def _input(command, argv) -> str:
@@ -210,7 +210,8 @@ def test_bad_inputs_table_is_up_to_date(tmp_path_factory, monkeypatch):
             if (tmp / "ro").exists():
                 (tmp / "ro").chmod(0o755)
         assert words in line, line
-        MESSAGES[(command, klass)] = (_input(command, argv) if extra is None else " ".join(extra[2]), _normal(line, tmp))
+        given = _normal(_input(command, argv), tmp) if extra is None else " ".join(extra[2])
+        MESSAGES[(command, klass)] = (given, _normal(line, tmp))
     text = table()
     if os.environ.get("RSVP_UPDATE_DOCS"):
         DOC.write_text(text)
@@ -324,26 +325,25 @@ def test_a_failed_validation_leaves_no_folder_behind(tmp_path, capsys):
     assert not (tmp_path / "a").exists()
 
 
-def test_shape_1_runs(tmp_path, capsys):
-    """One cell: the default start state has no random flow to normalise (it used to be |v| = 1.4e11)."""
-    code, _, err = run_cli(capsys, "simulate", "--shape", "1", "--steps", "2", "--out", tmp_path / "one", "--quiet")
+def test_shape_1_runs_and_writes_a_self_describing_trajectory(tmp_path, capsys):
+    """One cell: the start state has no random flow to normalise (it used to be |v| = 1.4e11, and a
+    dt limit of 2e-21). The trajectory follows the CF conventions and records --init, --seed and the
+    command line."""
+    out = tmp_path / "one"
+    code, _, err = run_cli(capsys, "simulate", "--shape", "1", "--steps", "2", "--init", "noise", "--seed", "3",
+                           "--out", out, "--quiet")
     assert code == 0, err
-    summary = json.loads((tmp_path / "one" / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["max_stable_dt"] > 0.05 and summary["final"]["kinetic_energy"] == 0
-
-
-def test_netcdf_files_are_self_describing(tmp_path, capsys):
-    out = tmp_path / "sim"
-    assert run_cli(capsys, "simulate", "--shape", "8,8", "--steps", "4", "--init", "noise", "--seed", "3",
-                   "--out", out, "--quiet")[0] == 0
     with xr.open_dataset(out / "trajectory.nc", engine="h5netcdf") as ds:
         for name in [*ds.coords, *ds.data_vars]:
             assert "long_name" in ds[name].attrs, name
             if ds[name].dtype.kind in "iuf":
                 assert ds[name].attrs["units"] == "1", name
         assert ds["x"].attrs["axis"] == "X" and ds["time"].attrs["axis"] == "T"
+        assert ds["phi"].attrs["long_name"] == "capacity Φ"
         assert ds.attrs["Conventions"] == "CF-1.8" and ds.attrs["init"] == "noise" and ds.attrs["seed"] == 3
-        assert ds.attrs["history"].startswith("rsvp simulate --shape 8,8 --steps 4 --init noise --seed 3 --out ")
+        assert ds.attrs["history"] == f"rsvp simulate --shape 1 --steps 2 --init noise --seed 3 --out {out} --quiet"
 
 
 # ---- two processes -------------------------------------------------------------------------------------

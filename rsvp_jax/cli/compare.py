@@ -65,15 +65,24 @@ def run(args) -> int:
             summary = rsvp_to_folder(out / "jacobian", quick=args.quick)
             files += [f"jacobian/{f}" for f in (*summary["files"], "summary.json")]
             rsvp, sources["rsvp"] = cmp.spectra_from_jacobian_dataset(out / "jacobian"), "jacobian"
+            _final_path(rsvp, out, folder.path)
         if llm is None:
             summary = llm_to_folder(out / "llm", args.model, args.prompt)
             files += [f"llm/{f}" for f in (*summary["files"], "summary.json")]
             llm, sources["llm"] = cmp.spectra_from_llm_dataset(out / "llm"), "llm"
+            _final_path(llm, out, folder.path)
         summary = compare_to_folder(llm, rsvp, out, sources=sources, files=files)
         summary["seconds_total"] = timer()
         write_json(out / "summary.json", summary)
     say(f"wrote {', '.join(summary['files'])} and summary.json to {folder.path}/ ({summary['seconds_total']:.1f} s)")
     return 0
+
+
+def _final_path(spectra, stage, final) -> None:
+    """A side computed into the staging folder names the file where it will be after the commit."""
+    import os
+
+    spectra.meta["file"] = os.path.join(str(final), os.path.relpath(spectra.meta["file"], str(stage)))
 
 
 def _check_memory(quick: bool) -> None:

@@ -77,7 +77,7 @@ def _check_memory(lat, size) -> None:
                 lat, "float32", 3, size["tile"], snapshots=size["snapshots"], topk=size["topk"],
                 horizon_k=h["horizon_k"], probes=h["probes"], lanczos_steps=h["lanczos_steps"],
                 lyapunov=h["lyapunov"]).items()}}
-    check_memory(need, f"rsvp demo on {'x'.join(map(str, lat.shape))} cells", "try --quick")
+    check_memory(need, f"rsvp demo on {'x'.join(map(str, lat.shape))} cells", "its sizes are fixed (--quick: the smallest)")
 
 
 def _load_named(name):
@@ -113,7 +113,7 @@ def _steps(out, args, size, lat, model, x0, loaded, timer, seconds) -> dict:
 
     say("[4/4] LLM and RSVP spectra side by side")
     t = Timer()
-    cmp = _compare(out, skipped)
+    cmp = _compare(out, skipped, args.out)
     seconds["compare"] = t()
 
     files = [f"{step}/{f}" for step, s in (("simulate", sim), ("jacobian", jac), ("llm", llm), ("compare", cmp))
@@ -147,13 +147,17 @@ def _llm(model, out, explicit: bool = False):
         return None, str(e)
 
 
-def _compare(out, skipped):
+def _compare(out, skipped, final):
     from .. import compare as cmp
     from .. import io
     from ..runs import compare_to_folder
+    from .compare import _final_path
 
     rsvp = cmp.spectra_from_jacobian_dataset(out / "jacobian")
     llm = None if skipped else cmp.spectra_from_llm_dataset(out / "llm")
+    for side in (rsvp, llm):
+        if side is not None:
+            _final_path(side, out, final)
     summary = compare_to_folder(llm, rsvp, out / "compare", sources={"llm": None if skipped else "../llm",
                                                                       "rsvp": "../jacobian"})
     io.write_json(out / "compare" / "summary.json", summary)

@@ -31,7 +31,7 @@ def gib(n: float) -> str:
     """Bytes as a short human string: '74.5 GiB', '512 MiB'."""
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
-            return f"{n / size:.3g} {unit}"
+            return f"{n / size:.3g} {unit}" if n < 1000 * size else f"{n / size:.0f} {unit}"
     return f"{int(n)} B"
 
 

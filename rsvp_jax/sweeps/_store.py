@@ -83,7 +83,7 @@ class SweepFolder:
             diff = _difference(old, self.ident)
             if diff:
                 raise ConfigError(f"folder {str(self.folder)!r} holds a different sweep ({diff}); "
-                                  "use another --out folder, or delete this one to start over")
+                                  "use another --out folder, or --overwrite to start over")
         else:
             stray = [p.name for p in self.folder.glob("*") if not p.name.startswith(".")] if self.folder.exists() else []
             if "batches" in stray or "sweep.nc" in stray:
