@@ -208,7 +208,12 @@ def load_trajectory(path):
             "expected phi (time, x[, y[, z]]) and v (time, component, x[, ...])"
         )
     shape = tuple(ds.sizes[d] for d in space)
-    if ds["v"].sizes["component"] != len(space) or ds["S"].dims != ds["phi"].dims:
+    if ds["S"].dims != ds["phi"].dims:
+        size = lambda k: "x".join(str(ds[k].sizes[d]) for d in ds[k].dims if d != "time") or "(none)"  # noqa: E731
+        raise ConfigError(f"file {str(path)!r} has inconsistent shapes: S is on {size('S')} cells over "
+                          f"{ds['S'].dims}, phi on {size('phi')} over {ds['phi'].dims}; every field must be on "
+                          "the same lattice")
+    if ds["v"].sizes["component"] != len(space):
         raise ConfigError(f"file {str(path)!r} has inconsistent shapes: v has {ds['v'].sizes['component']} components for a {len(space)}D lattice")
     spacing = float(ds.attrs.get("spacing", float(ds[space[0]][1] - ds[space[0]][0]) if shape[0] > 1 else 1.0))
     lat = Lattice(shape, spacing)

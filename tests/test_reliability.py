@@ -396,3 +396,40 @@ def test_a_missing_peer_times_out_with_one_line_naming_the_address(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and address in lines[0] and "did not join" in lines[0], proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_changed_sweep_names_the_shape_not_the_initial_state_digest():
+    from rsvp_jax.sweeps._store import _difference
+
+    old = {"shape": [8, 8], "initial_state_sha1": "aaa", "steps": 4}
+    new = {"shape": [8, 4], "initial_state_sha1": "bbb", "steps": 4}
+    assert _difference(old, new) == "shape: [8, 8] there, [8, 4] now"
+    assert _difference(old, {**old, "initial_state_sha1": "bbb"}).startswith("initial_state_sha1")
+
+
+def test_third_party_noise_is_silenced(tmp_path, capsys, monkeypatch):
+    """matplotlib's missing-glyph warnings (emoji in a prompt) and transformers' PyTorch advice say
+    nothing to our user: the command line filters them out, and sets transformers' own switch."""
+    import warnings
+
+    from rsvp_jax.cli import simulate
+
+    def noisy(args):
+        warnings.warn("Glyph 128512 (\\N{GRINNING FACE}) missing from font(s) DejaVu Sans.", UserWarning)
+        warnings.warn("PyTorch was not found. Models won't be available", UserWarning)
+        return 0
+
+    monkeypatch.setattr(simulate, "run", noisy)
+    monkeypatch.delenv("TRANSFORMERS_NO_ADVISORY_WARNINGS", raising=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        code, _, err = run_cli(capsys, "simulate", "--out", tmp_path / "x")
+    assert code == 0 and not seen and not err
+    assert os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] == "1"
+
+
+def test_version(capsys):
+    from rsvp_jax.provenance import version
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"rsvp {version()} (rsvp-jax)" and version() != "unknown"
