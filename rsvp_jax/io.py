@@ -132,11 +132,41 @@ def trajectory_dataset(traj, model, lat: Lattice, dt=None, method=None, extra_at
     return ds
 
 
-def save_dataset(ds, path) -> None:
-    """Write an `xarray.Dataset` to NetCDF (h5netcdf engine) atomically."""
-    attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) and k != "shape" else v) for k, v in ds.attrs.items()}
+#: CF long names of the variables and coordinates the datasets share (others: their name, spelled out).
+LONG_NAMES = {
+    "phi": "capacity Φ", "v": "flow v", "S": "entropy S", "time": "model time", "step": "step number",
+    "component": "component of the flow v", "x": "cell centre along x", "y": "cell centre along y",
+    "z": "cell centre along z", "iteration": "optimizer iteration", "loss": "loss (mean squared misfit)",
+}
+_AXIS = {"x": "X", "y": "Y", "z": "Z", "time": "T"}
+
+
+def cf_attrs(ds):
+    """A copy of `ds` following the CF conventions xarray users expect: every variable and coordinate
+    with `long_name` and (numbers) `units` ("1": the model is nondimensional, in lattice units), the
+    spatial and time coordinates with `axis`, and global `Conventions`, `title`, `source` and
+    `history` (the full command line that wrote it). Attributes already set are kept."""
+    from .diagnostics import DESCRIPTIONS
+    from .provenance import command_line, version
+
     ds = ds.copy()
-    ds.attrs = attrs
+    for name in [*ds.coords, *ds.data_vars]:
+        a = ds[name].attrs
+        a.setdefault("long_name", LONG_NAMES.get(name) or DESCRIPTIONS.get(name) or str(name).replace("_", " "))
+        if ds[name].dtype.kind in "biufc":
+            a.setdefault("units", "1")
+        if name in _AXIS and name in ds.dims:
+            a.setdefault("axis", _AXIS[name])
+    fmt = ds.attrs.get("format", "rsvp-jax dataset")
+    ds.attrs = {"Conventions": "CF-1.8", "title": str(fmt), "source": f"rsvp-jax {version()}",
+                "history": command_line(), **ds.attrs}
+    return ds
+
+
+def save_dataset(ds, path) -> None:
+    """Write an `xarray.Dataset` to NetCDF (h5netcdf engine) atomically, with its CF attributes (`cf_attrs`)."""
+    ds = cf_attrs(ds)
+    ds.attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) and k != "shape" else v) for k, v in ds.attrs.items()}
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
 
@@ -178,7 +208,12 @@ def load_trajectory(path):
             "expected phi (time, x[, y[, z]]) and v (time, component, x[, ...])"
         )
     shape = tuple(ds.sizes[d] for d in space)
-    if ds["v"].sizes["component"] != len(space) or ds["S"].dims != ds["phi"].dims:
+    if ds["S"].dims != ds["phi"].dims:
+        size = lambda k: "x".join(str(ds[k].sizes[d]) for d in ds[k].dims if d != "time") or "(none)"  # noqa: E731
+        raise ConfigError(f"file {str(path)!r} has inconsistent shapes: S is on {size('S')} cells over "
+                          f"{ds['S'].dims}, phi on {size('phi')} over {ds['phi'].dims}; every field must be on "
+                          "the same lattice")
+    if ds["v"].sizes["component"] != len(space):
         raise ConfigError(f"file {str(path)!r} has inconsistent shapes: v has {ds['v'].sizes['component']} components for a {len(space)}D lattice")
     spacing = float(ds.attrs.get("spacing", float(ds[space[0]][1] - ds[space[0]][0]) if shape[0] > 1 else 1.0))
     lat = Lattice(shape, spacing)

@@ -109,6 +109,8 @@ def initial_state(
     """
     if kind not in INITIAL_KINDS:
         raise ConfigError(f"initial condition {kind!r} is unknown; valid kinds are {INITIAL_KINDS}")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ConfigError(f"seed {seed!r} is invalid; a seed is a whole number >= 0")
     dtype = check_dtype(dtype)
     rng = np.random.default_rng(seed)
     D, L = lat.ndim, lat.extent
@@ -162,4 +164,6 @@ def _smooth(a, D, passes=2):
             ax = a.ndim - D + d
             acc = acc + np.roll(a, 1, ax) + np.roll(a, -1, ax)
         a = acc / (1 + 2 * D)
-    return a / max(np.std(a), 1e-12)
+    std = np.std(a)
+    # A lattice too small for any structure (one cell): no perturbation, rather than noise / 1e-12.
+    return a / std if std > 1e-6 * max(np.max(np.abs(a)), 1e-300) else np.zeros_like(a)

@@ -112,3 +112,13 @@ def test_prompt_beyond_the_context(tiny_folder, tmp_path, capsys):
     prompt = "ab" * TINY["max_position_embeddings"]
     assert main(["llm-jacobian", "--model", str(tiny_folder), "--prompt", prompt, "--out", str(tmp_path / "o")]) == 2
     assert "longer than the model's context" in capsys.readouterr().err
+
+
+def test_a_jacobian_too_large_for_memory_is_refused_before_it_is_formed(tiny_folder, tmp_path, capsys, monkeypatch):
+    """The size is the model's and the prompt's (d·T·d), so it is checked once the model is loaded."""
+    monkeypatch.setenv("RSVP_MEMORY_LIMIT", "1000")
+    out = tmp_path / "out"
+    assert main(["llm-jacobian", "--model", str(tiny_folder), "--prompt", "a cab", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "of 5 tokens (d = 64) needs about" in err and "more than the" in err, err
+    assert not out.exists()

@@ -61,10 +61,20 @@ def test_demo_with_a_tiny_model(tiny_demo, tmp_path, capsys):
     assert lead in stdout and lead in (out / "report.md").read_text()
 
 
-@pytest.mark.slow
-def test_demo_without_the_llm_says_so(tiny_demo, tmp_path, capsys):
+def test_demo_with_a_named_model_that_cannot_load_fails_before_any_work(tmp_path, capsys):
+    """A model the user named is checked first: one line, exit 2, nothing run or written."""
     out = tmp_path / "demo"
     code, stdout, err = run_cli(capsys, "demo", "--quick", "--llm-model", tmp_path / "no_such_model.gguf", "--out", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no such file" in err, err
+    assert "Traceback" not in err and "[1/4]" not in stdout and not out.exists()
+
+
+@pytest.mark.slow
+def test_demo_without_the_llm_says_so(tiny_demo, tmp_path, capsys, monkeypatch):
+    """The default model, when it is not installed here, is skipped (saying why), not an error."""
+    monkeypatch.setattr(demo, "DEFAULT_LLM", str(tmp_path / "no_such_model.gguf"))
+    out = tmp_path / "demo"
+    code, stdout, err = run_cli(capsys, "demo", "--quick", "--out", out)
     assert code == 0, err
     s = check_demo_folder(out, stdout)
     assert s["llm"]["skipped"] and "no such file" in s["llm"]["reason"] and not (out / "llm").exists()
@@ -103,4 +113,4 @@ def test_report_renders_every_block_with_relative_links(tmp_path):
 
 def test_demo_defaults():
     args = build_parser().parse_args(["demo"])
-    assert (args.out, args.quick, args.llm_model) == ("demo_out", False, "smollm2")
+    assert (args.out, args.quick, args.llm_model, demo.DEFAULT_LLM) == ("demo_out", False, None, "smollm2")

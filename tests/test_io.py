@@ -70,3 +70,25 @@ def test_wrong_files_are_clear_errors(tmp_path, run):
     io.save_dataset(bad, tmp_path / "bad.nc")
     with pytest.raises(rj.ConfigError, match="3 components for a 2D lattice"):
         io.load_trajectory(tmp_path / "bad.nc")
+
+
+def test_S_on_another_lattice_names_S(tmp_path, run):
+    """An S on other cells than phi is named as such (it used to say "v has 2 components")."""
+    model, lat, traj = run
+    ds = io.trajectory_dataset(traj, model, lat)
+    bad = ds.drop_vars("S").assign(S=(("time", "x2", "y2"), np.ones((ds.sizes["time"], 6, 5))))
+    io.save_dataset(bad, tmp_path / "bad_S.nc")
+    with pytest.raises(rj.ConfigError, match=r"S is on 6x5 cells over \('time', 'x2', 'y2'\), phi on 12x10"):
+        io.load_trajectory(tmp_path / "bad_S.nc")
+
+
+def test_every_saved_variable_has_cf_attributes(tmp_path, run):
+    model, lat, traj = run
+    io.save_trajectory(tmp_path / "t.nc", traj, model, lat, 0.05, "ssprk3", {"init": "blobs", "seed": 0})
+    with xr.open_dataset(tmp_path / "t.nc", engine="h5netcdf") as ds:
+        for name in [*ds.coords, *ds.data_vars]:
+            assert ds[name].attrs.get("long_name"), name
+            assert ds[name].dtype.kind not in "iuf" or ds[name].attrs["units"] == "1", name
+        assert ds["y"].attrs["axis"] == "Y" and ds["kinetic_energy"].attrs["long_name"] == "½∫|v|² dV"
+        assert ds.attrs["Conventions"] == "CF-1.8" and ds.attrs["history"] == "rsvp_jax (Python API)"
+        assert ds.attrs["source"].startswith("rsvp-jax ")

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import rsvp_jax as rj
 from rsvp_jax.cli import build_parser
 from rsvp_jax.io import open_dataset
 from rsvp_jax.jacobian import LABELS
@@ -107,3 +108,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert len(lines) == 1 and message in lines[0], err
     assert "Traceback" not in err
     assert not out.exists() or not any(out.iterdir())  # nothing (half-)written
+
+
+def test_nan_during_evolve_keeps_the_snapshots_and_their_analysis(tmp_path, capsys):
+    """The issue's run (euler at dt = 1, no check; on 8x8 cells) turns NaN at step 14: exit 2 with one
+    line, and the folder holds what the message promises, the 2 snapshots before it and their tile analysis."""
+    out = tmp_path / "j"
+    code, _, err = run_cli(capsys, "jacobian", "--shape", "8,8", "--tile", "4", "--topk", "0", "--horizon", "none",
+                           "--dt", "1", "--method", "euler", "--no-check", "--evolve", "40", "--snapshots", "5",
+                           "--out", out, "--quiet")
+    assert code == 2 and err.count("\n") == 1 and "2 snapshot(s) before it were kept" in err, err
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "failed" and s["failed_step"] == 14 and s["snapshots"] == 2
+    assert {"trajectory.nc", "jacobian.nc", "evolution.png"} <= set(s["files"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*s["files"], "summary.json"])
+    _, _, traj, attrs = rj.io.load_trajectory(out / "trajectory.nc")
+    assert list(np.asarray(traj.steps)) == [0, 10] and attrs["status"] == "failed"
+    assert len(s["evolution"]["times"]) == 2 and s["evolution"]["times"] == [0.0, 10.0]
+    ds = open_dataset(out / "jacobian.nc")  # self-describing (CF): every variable has a long name and units
+    assert all("long_name" in ds[n].attrs and (ds[n].dtype.kind not in "iuf" or "units" in ds[n].attrs)
+               for n in [*ds.coords, *ds.data_vars])
+    assert ds.attrs["history"].startswith("rsvp jacobian --shape 8,8 --tile 4")

@@ -100,10 +100,10 @@ def setup_dtype(dtype: str) -> None:
         jax.config.update("jax_enable_x64", True)
 
 
-def model_from_args(args):
-    """(model, lattice, initial state) from the `add_model_args` flags; bad values raise ConfigError."""
+def model_and_lattice(args):
+    """(model, lattice) from the `add_model_args` flags, without any array: bad values raise
+    ConfigError. The memory a run needs is checked between this and `initial_from_args`."""
     from ..lattice import Lattice
-    from ..state import initial_state
     from ..models import preset
 
     setup_dtype(args.dtype)
@@ -111,15 +111,51 @@ def model_from_args(args):
     model = model.replace(**parse_assignments(args.set, model))
     lat = Lattice(parse_shape(args.shape), args.spacing)
     model.check_lattice(lat)
-    x0 = initial_state(lat, kind=args.init, seed=args.seed, dtype=args.dtype)
-    return model, lat, x0
+    check_seed(args.seed, "--seed")
+    return model, lat
+
+
+def initial_from_args(args, lat):
+    """The initial state the --init / --seed / --dtype flags name."""
+    from ..state import initial_state
+
+    return initial_state(lat, kind=args.init, seed=args.seed, dtype=args.dtype)
+
+
+def model_from_args(args):
+    """(model, lattice, initial state) from the `add_model_args` flags; bad values raise ConfigError."""
+    model, lat = model_and_lattice(args)
+    return model, lat, initial_from_args(args, lat)
+
+
+def check_seed(seed, flag: str = "--seed") -> int:
+    """A random seed must be a whole number >= 0 (NumPy's generators take no negative seed)."""
+    if int(seed) != seed or seed < 0:
+        raise ConfigError(f"{flag} {seed} is invalid; a seed is a whole number >= 0")
+    return int(seed)
+
+
+def add_output_args(p, default: str) -> None:
+    """--out DIR and --overwrite."""
+    p.add_argument("--out", default=default, help=f"output folder (default {default})")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what --out holds even if another command wrote it (default: refuse)")
+
+
+def open_out(args, command: str, *, staged: bool = True):
+    """`rsvp_jax.runs.open_output` of `--out`: checked, locked, staged (see there)."""
+    from ..runs import open_output
+
+    return open_output(args.out, command, overwrite=getattr(args, "overwrite", False), staged=staged)
 
 
 def out_dir(path, create: bool = True) -> Path:
-    """The output folder `--out` names; made now unless `create=False` (then on the first write)."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} exists and is not a folder")
+    """The output folder `--out` names; made now unless `create=False` (then on the first write).
+
+    Prefer `open_out`, which also refuses foreign folders, locks and stages."""
+    from ..runs import check_writable
+
+    out = check_writable(path)
     if create:
         out.mkdir(parents=True, exist_ok=True)
     return out

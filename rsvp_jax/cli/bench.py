@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ._common import Timer, out_dir, say
+from ._common import Timer, add_output_args, open_out, say
 
 # name -> module run as `python -m MODULE [--quick] --out FILE`
 SUITES = {
@@ -26,7 +26,7 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="run the benchmark suites and write bench.json and a figure",
                        description="Run each benchmark suite in a fresh process (ratios against baselines measured "
                                    "in the same run); write DIR/bench.json, DIR/bench.md, DIR/bench.png, summary.json.")
-    p.add_argument("--out", default="out/bench", help="output folder (default out/bench)")
+    add_output_args(p, "out/bench")
     p.add_argument("--quick", action="store_true", help="small sizes: the whole run in a few minutes")
     p.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(SUITES)}")
     p.add_argument("--readme", default=None, help="also replace the results table in this markdown file")
@@ -53,11 +53,25 @@ def _available(module: str) -> bool:
 
 
 def run(args) -> int:
-    from .. import io
     from ..bench import report
 
     names = _selected(args.only)
-    out = out_dir(args.out)
+    with open_out(args, "bench") as folder:
+        failed, table = _run(args, names, folder.work)
+    out = folder.path
+    if args.readme:
+        report.update_readme(Path(args.readme), table)
+    say(table)
+    say(f"wrote bench.json, bench.md, bench.png and summary.json to {out}/")
+    if failed:
+        raise ConfigError(f"benchmark suite(s) failed: {', '.join(failed)} (see {out}/bench.json)")
+    return 0
+
+
+def _run(args, names, out):
+    from .. import io
+    from ..bench import report
+
     timer = Timer()
     results, failed = {}, []
     for i, name in enumerate(names, 1):
@@ -84,15 +98,10 @@ def run(args) -> int:
     table = report.markdown(rows, results)
     bench = {"quick": args.quick, "seconds": timer(), "suites": results, "headlines": rows, "failed": failed}
     io.write_json(out / "bench.json", bench)
-    (out / "bench.md").write_text(table)
+    with io.atomic_path(out / "bench.md") as tmp:
+        tmp.write_text(table)
     io.write_figure(report.figure(rows, results), out / "bench.png")
     io.write_json(out / "summary.json", {"command": "bench", "quick": args.quick, "seconds": bench["seconds"],
                                          "headlines": rows, "failed": failed,
                                          "files": ["bench.json", "bench.md", "bench.png"]})
-    if args.readme:
-        report.update_readme(Path(args.readme), table)
-    say(table)
-    say(f"wrote bench.json, bench.md, bench.png and summary.json to {out}/ in {bench['seconds']:.0f} s")
-    if failed:
-        raise ConfigError(f"benchmark suite(s) failed: {', '.join(failed)} (see {out}/bench.json)")
-    return 0
+    return failed, table

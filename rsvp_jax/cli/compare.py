@@ -16,9 +16,8 @@ atomically. `llm_bridge` is imported only to compute a missing LLM side.
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from ._common import Timer, say
+from ._common import Timer, add_output_args, open_out, say
 from .llm_jacobian import DEFAULT_PROMPT
 
 #: The RSVP side `rsvp compare` computes when none is given: the defaults of `rsvp jacobian` with a
@@ -41,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--model", default="smollm2", help="model for a computed LLM side (default smollm2)")
     p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"prompt for a computed LLM side (default {DEFAULT_PROMPT!r})")
     p.add_argument("--quick", action="store_true", help="a smaller lattice for a computed RSVP side")
-    p.add_argument("--out", default="out/compare", help="output folder (default out/compare)")
+    add_output_args(p, "out/compare")
     p.set_defaults(func=run)
 
 
@@ -57,21 +56,45 @@ def run(args) -> int:
     for side, spectra in (("LLM", llm), ("RSVP", rsvp)):
         if spectra is not None:
             say(f"read the {side} spectra from {spectra.meta['file']}")
-    out = Path(args.out)
-    files, sources = [], {"llm": args.llm, "rsvp": args.rsvp}
     if rsvp is None:
-        summary = rsvp_to_folder(out / "jacobian", quick=args.quick)
-        files += [f"jacobian/{f}" for f in (*summary["files"], "summary.json")]
-        rsvp, sources["rsvp"] = cmp.spectra_from_jacobian_dataset(out / "jacobian"), "jacobian"
-    if llm is None:
-        summary = llm_to_folder(out / "llm", args.model, args.prompt)
-        files += [f"llm/{f}" for f in (*summary["files"], "summary.json")]
-        llm, sources["llm"] = cmp.spectra_from_llm_dataset(out / "llm"), "llm"
-    summary = compare_to_folder(llm, rsvp, out, sources=sources, files=files)
-    summary["seconds_total"] = timer()
-    write_json(out / "summary.json", summary)
-    say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/ ({summary['seconds_total']:.1f} s)")
+        _check_memory(args.quick)
+    with open_out(args, "compare") as folder:
+        out = folder.work
+        files, sources = [], {"llm": args.llm, "rsvp": args.rsvp}
+        if rsvp is None:
+            summary = rsvp_to_folder(out / "jacobian", quick=args.quick)
+            files += [f"jacobian/{f}" for f in (*summary["files"], "summary.json")]
+            rsvp, sources["rsvp"] = cmp.spectra_from_jacobian_dataset(out / "jacobian"), "jacobian"
+            _final_path(rsvp, out, folder.path)
+        if llm is None:
+            summary = llm_to_folder(out / "llm", args.model, args.prompt)
+            files += [f"llm/{f}" for f in (*summary["files"], "summary.json")]
+            llm, sources["llm"] = cmp.spectra_from_llm_dataset(out / "llm"), "llm"
+            _final_path(llm, out, folder.path)
+        summary = compare_to_folder(llm, rsvp, out, sources=sources, files=files)
+        summary["seconds_total"] = timer()
+        write_json(out / "summary.json", summary)
+    say(f"wrote {', '.join(summary['files'])} and summary.json to {folder.path}/ ({summary['seconds_total']:.1f} s)")
     return 0
+
+
+def _final_path(spectra, stage, final) -> None:
+    """A side computed into the staging folder names the file where it will be after the commit."""
+    import os
+
+    spectra.meta["file"] = os.path.join(str(final), os.path.relpath(spectra.meta["file"], str(stage)))
+
+
+def _check_memory(quick: bool) -> None:
+    from ..lattice import Lattice
+    from ..runs import check_memory, jacobian_memory
+
+    d = RSVP_DEFAULTS[bool(quick)]
+    h = d["horizons"]
+    need = jacobian_memory(Lattice(d["shape"]), "float32", 3, d["tile"], snapshots=d["snapshots"], topk=d["topk"],
+                           horizon_k=h["horizon_k"], probes=h["probes"], lanczos_steps=h["lanczos_steps"])
+    check_memory(need, f"rsvp compare's RSVP side on {'x'.join(map(str, d['shape']))} cells",
+                 "give --rsvp DIR (a folder of rsvp jacobian), or --quick")
 
 
 def rsvp_to_folder(out, *, quick: bool = False, progress: bool = True) -> dict:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from ._common import Timer, out_dir, say
+from ._common import Timer, add_output_args, open_out, say
 from .llm_jacobian import DEFAULT_PROMPT
 
 SIZES = {False: dict(shape=(64, 64), steps=1000, snapshots=5, tile=8, topk=6),
@@ -33,6 +33,7 @@ SIZES = {False: dict(shape=(64, 64), steps=1000, snapshots=5, tile=8, topk=6),
 HORIZONS = {False: dict(horizon_k=32, probes=8, lanczos_steps=24, lyapunov=16, max_horizon_steps=400),
             True: dict(horizon_k=8, probes=4, lanczos_steps=12, lyapunov=4, depth=2, max_horizon_steps=100)}
 DT = 0.05
+DEFAULT_LLM = "smollm2"
 
 
 def register(sub) -> None:
@@ -40,25 +41,54 @@ def register(sub) -> None:
                        description="Simulate the default RSVP lattice, take its tile Jacobians, SmolLM2's detached "
                                    "Jacobian and the comparison of their spectra; write each into a subfolder of "
                                    "--out, with report.md, report.html and summary.json at the top.")
-    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    add_output_args(p, "demo_out")
     p.add_argument("--quick", action="store_true", help="a smaller lattice and fewer steps")
-    p.add_argument("--llm-model", default="smollm2", metavar="PATH|NAME",
-                   help="the language model of the LLM step (default smollm2)")
+    p.add_argument("--llm-model", default=None, metavar="PATH|NAME",
+                   help="the language model of the LLM step (default smollm2, skipped if not installed; a model "
+                        "named here that cannot load is an error)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from .. import io
     from ..lattice import Lattice
     from ..models import preset
-    from ..runs import jacobian_to_folder, report, simulate_to_folder
     from ..state import initial_state
 
     timer, seconds = Timer(), {}
-    out = out_dir(args.out)
+    explicit = args.llm_model is not None
+    args.llm_model = args.llm_model or DEFAULT_LLM
     size = SIZES[bool(args.quick)]
     lat, model = Lattice(size["shape"]), preset("rsvp")
-    x0 = initial_state(lat, kind="blobs", seed=0)
+    _check_memory(lat, size)
+    with open_out(args, "demo") as folder:
+        loaded = _load_named(args.llm_model) if explicit else None  # a named model that cannot load: exit 2, now
+        x0 = initial_state(lat, kind="blobs", seed=0)
+        summary = _steps(folder.work, args, size, lat, model, x0, loaded, timer, seconds)
+    _print_summary(summary, folder.path)
+    return 0
+
+
+def _check_memory(lat, size) -> None:
+    from ..runs import check_memory, jacobian_memory, simulate_memory
+
+    h = HORIZONS[size["shape"] == SIZES[True]["shape"]]
+    need = {**simulate_memory(lat, "float32", 3, 21),
+            **{f"tiles: {k}": v for k, v in jacobian_memory(
+                lat, "float32", 3, size["tile"], snapshots=size["snapshots"], topk=size["topk"],
+                horizon_k=h["horizon_k"], probes=h["probes"], lanczos_steps=h["lanczos_steps"],
+                lyapunov=h["lyapunov"]).items()}}
+    check_memory(need, f"rsvp demo on {'x'.join(map(str, lat.shape))} cells", "its sizes are fixed (--quick: the smallest)")
+
+
+def _load_named(name):
+    from .llm_jacobian import load_llm
+
+    return load_llm(name)
+
+
+def _steps(out, args, size, lat, model, x0, loaded, timer, seconds) -> dict:
+    from .. import io
+    from ..runs import jacobian_to_folder, report, simulate_to_folder
 
     say("[1/4] the lattice run")
     t = Timer()
@@ -78,12 +108,12 @@ def run(args) -> int:
 
     say(f"[3/4] the detached Jacobian of {args.llm_model} for {DEFAULT_PROMPT!r}")
     t = Timer()
-    llm, skipped = _llm(args.llm_model, out / "llm")
+    llm, skipped = _llm(loaded if loaded is not None else args.llm_model, out / "llm", explicit=loaded is not None)
     seconds["llm"] = t()
 
     say("[4/4] LLM and RSVP spectra side by side")
     t = Timer()
-    cmp = _compare(out, skipped)
+    cmp = _compare(out, skipped, args.out)
     seconds["compare"] = t()
 
     files = [f"{step}/{f}" for step, s in (("simulate", sim), ("jacobian", jac), ("llm", llm), ("compare", cmp))
@@ -100,28 +130,34 @@ def run(args) -> int:
                "comparison": {k: cmp[k] for k in ("groups", "table")}, "files": files, "seconds": seconds,
                "seconds_total": timer()}
     io.write_json(out / "summary.json", summary)
-    _print_summary(summary, out)
-    return 0
+    return summary
 
 
-def _llm(model, out):
-    """(summary, None) from `rsvp llm-jacobian`, or (None, why) when it cannot run here."""
+def _llm(model, out, explicit: bool = False):
+    """(summary, None) from `rsvp llm-jacobian`, or (None, why) when the default model cannot run
+    here; a model the user named (already loaded) that fails is an error, not a skip."""
     from .llm_jacobian import llm_jacobian_to_folder
 
     try:
         return llm_jacobian_to_folder(model, DEFAULT_PROMPT, out), None
     except ConfigError as e:
+        if explicit:
+            raise
         say(f"  skipped the LLM step: {e}")
         return None, str(e)
 
 
-def _compare(out, skipped):
+def _compare(out, skipped, final):
     from .. import compare as cmp
     from .. import io
     from ..runs import compare_to_folder
+    from .compare import _final_path
 
     rsvp = cmp.spectra_from_jacobian_dataset(out / "jacobian")
     llm = None if skipped else cmp.spectra_from_llm_dataset(out / "llm")
+    for side in (rsvp, llm):
+        if side is not None:
+            _final_path(side, out, final)
     summary = compare_to_folder(llm, rsvp, out / "compare", sources={"llm": None if skipped else "../llm",
                                                                       "rsvp": "../jacobian"})
     io.write_json(out / "compare" / "summary.json", summary)

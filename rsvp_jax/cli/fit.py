@@ -26,7 +26,7 @@ iteration, the fitted model as attributes, fitted initial fields), `params.json`
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ._common import Timer, out_dir, parse_assignments, parse_shape, say
+from ._common import Timer, add_output_args, check_seed, open_out, parse_assignments, parse_shape, say
 
 TWIN = dict(preset="rsvp", shape="16,16", dt=0.05, steps=100, save_every=10, fit="gamma,D_S")
 
@@ -71,27 +71,31 @@ def register(sub) -> None:
     t.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a true parameter (repeatable)")
     t.add_argument("--init", default="blobs", help="initial condition (default blobs)")
     t.add_argument("--seed", type=int, default=0, help="seed of the initial condition (default 0)")
-    p.add_argument("--out", default="out/fit", help="output folder (default out/fit)")
+    add_output_args(p, "out/fit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def load_observations(args):
-    """(truth model, lattice, trajectory, dt, method, source): from --observations, or a fresh twin
-    run (then also written to `--out`/observations.nc)."""
-    from ..runs import observations_from_file, twin_observations
-    from ._common import model_from_args
+    """(truth model, lattice, trajectory or None, x0 or None, dt, method, source): from --observations
+    (read now), or the twin experiment's truth (its initial state, x0, is made after the memory
+    check and its run later, into the output folder)."""
+    from ..integrate import check_method
+    from ..runs import observations_from_file
+    from ._common import model_and_lattice
 
     if args.observations:
         model, lat, traj, dt, method = observations_from_file(args.observations, dtype=args.dtype, dt=args.dt,
                                                               method=args.method)
-        return model, lat, traj, dt, method, str(args.observations)
+        return model, lat, traj, None, dt, method, str(args.observations)
     args.spacing = 1.0
-    model, lat, x0 = model_from_args(args)
-    dt = args.dt if args.dt is not None else TWIN["dt"]
-    out = out_dir(args.out)
-    traj = twin_observations(model, lat, x0, dt, args.steps, args.save_every, args.method or "ssprk3", out)
-    return model, lat, traj, float(dt), args.method or "ssprk3", "twin"
+    model, lat = model_and_lattice(args)
+    dt = float(args.dt if args.dt is not None else TWIN["dt"])
+    method = args.method or "ssprk3"
+    check_method(method)
+    if args.steps < 1 or args.save_every < 1 or args.steps % args.save_every:
+        raise ConfigError(f"--steps {args.steps} must be a positive multiple of --save-every {args.save_every}")
+    return model, lat, None, None, dt, method, "twin"
 
 
 def starting_model(truth, names, args):
@@ -120,13 +124,30 @@ def _names(text):
 
 
 def run(args) -> int:
-    from ..runs import fit_to_folder
+    from ..runs import fit_to_folder, twin_observations
+    from ..state import FIELDS
     from ._common import setup_dtype
 
     timer = Timer()
     setup_dtype(args.dtype)
     parse_shape(args.shape)
-    truth, lat, traj, dt, method, source = load_observations(args)  # a bad file fails before --out is made
+    check_seed(args.seed, "--seed")
+    check_seed(args.noise_seed, "--noise-seed")
+    if args.dt is not None and not (args.dt > 0 and args.dt < float("inf")):
+        raise ConfigError(f"--dt {args.dt} is invalid; give a finite time step > 0")
+    if args.max_iter < 1 or not args.tol >= 0:
+        raise ConfigError(f"--max-iter {args.max_iter} / --tol {args.tol} are invalid; need max-iter >= 1 and tol >= 0")
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
+        raise ConfigError(f"--checkpoint-every {args.checkpoint_every} is invalid; give steps >= 0 (0: off)")
+    for flag, given in (("--fields", _names(args.fields)), ("--fit-initial", _names(args.fit_initial))):
+        bad = [f for f in given if f not in FIELDS]
+        if bad:
+            raise ConfigError(f"{flag} {bad[0]!r} is not a field; valid fields are {', '.join(FIELDS)}")
+    if not _names(args.fields):
+        raise ConfigError(f"--fields {args.fields!r} names no field; give some of {', '.join(FIELDS)}")
+    if args.noise < 0:
+        raise ConfigError(f"--noise {args.noise} is invalid; it must be >= 0")
+    truth, lat, traj, x0, dt, method, source = load_observations(args)  # a bad file fails before --out is made
     names = _names(args.fit if args.fit is not None else (TWIN["fit"] if truth.name == "rsvp" else ""))
     fit_initial = _names(args.fit_initial)
     if not names and not fit_initial:
@@ -135,14 +156,31 @@ def run(args) -> int:
     if unknown:
         raise ConfigError(f"--fit {unknown[0]!r}: preset {truth.name!r} has no such parameter; "
                           f"its parameters are {', '.join(truth.param_names())}")
-    if args.noise < 0:
-        raise ConfigError(f"--noise {args.noise} is invalid; it must be >= 0")
     start = starting_model(truth, names, args)
-    out = out_dir(args.out)  # only now: bad input fails before anything is written
-    summary = fit_to_folder(truth, start, lat, traj, names, out, dt=dt, method=method, source=source,
-                            fit_initial=fit_initial, fields=_names(args.fields), noise=args.noise,
-                            noise_seed=args.noise_seed, optimizer=args.optimizer, max_iter=args.max_iter, tol=args.tol,
-                            checkpoint_every=args.checkpoint_every, with_sensitivity=not args.no_sensitivity,
-                            progress=not args.quiet, dtype=args.dtype, meta={"start_from": args.start}, timer=timer)
-    say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/")
+    steps, snapshots = ((args.steps, args.steps // args.save_every + 1) if traj is None
+                        else (int(traj.steps[-1]), len(traj)))
+    _check_memory(args, truth, lat, method, steps, snapshots, len(names) + len(fit_initial))
+    if traj is None:
+        from ._common import initial_from_args
+
+        x0 = initial_from_args(args, lat)
+    with open_out(args, "fit") as out:  # only now: bad input fails before anything is written
+        if traj is None:
+            traj = twin_observations(truth, lat, x0, dt, args.steps, args.save_every, method, out.work)
+        summary = fit_to_folder(truth, start, lat, traj, names, out.work, dt=dt, method=method, source=source,
+                                fit_initial=fit_initial, fields=_names(args.fields), noise=args.noise,
+                                noise_seed=args.noise_seed, optimizer=args.optimizer, max_iter=args.max_iter,
+                                tol=args.tol, checkpoint_every=args.checkpoint_every,
+                                with_sensitivity=not args.no_sensitivity, progress=not args.quiet, dtype=args.dtype,
+                                meta={"start_from": args.start}, timer=timer)
+    say(f"wrote {', '.join(summary['files'])} and summary.json to {out.path}/")
     return 0
+
+
+def _check_memory(args, truth, lat, method, steps: int, snapshots: int, n_unknowns: int) -> None:
+    from ..integrate import stages
+    from ..runs import check_memory, fit_memory
+
+    check_memory(fit_memory(lat, args.dtype, stages(truth, method), steps, snapshots, n_unknowns,
+                            args.checkpoint_every),
+                 f"rsvp fit on {'x'.join(map(str, lat.shape))} cells", "use a smaller --shape or fewer snapshots")

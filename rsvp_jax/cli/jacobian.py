@@ -16,7 +16,7 @@ Every file is written atomically after all the work is done, so a failure leaves
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ._common import add_model_args, list_presets, model_from_args, out_dir, say
+from ._common import add_model_args, add_output_args, initial_from_args, list_presets, model_and_lattice, open_out, say
 
 
 def register(sub) -> None:
@@ -51,7 +51,7 @@ def register(sub) -> None:
                    help="also the tile blocks of the generator A = dF/dPsi with their eigenvalues (growth rates)")
     h.add_argument("--lyapunov", type=int, default=0, metavar="K",
                    help="also the K leading Lyapunov exponents over the longest horizon (default 0: off)")
-    p.add_argument("--out", default="out/jacobian", help="output folder (default out/jacobian)")
+    add_output_args(p, "out/jacobian")
     p.add_argument("--no-check", action="store_true",
                    help="skip the time-step stability check (the Jacobian of an unstable step is still exact)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -95,15 +95,41 @@ def run(args) -> int:
         list_presets()
         return 0
     _check_args(args)
-    model, lat, x0 = model_from_args(args)
-    out = out_dir(args.out, create=False)  # made by the first file, after every check
-    summary = jacobian_to_folder(model, lat, x0, out, dt=args.dt, tile=args.tile, steps=args.steps, halo=args.halo,
-                                 method=args.method, modes=args.modes, algorithm=args.algorithm, topk=args.topk,
-                                 krylov=args.krylov, evolve=args.evolve, snapshots=args.snapshots,
-                                 animate=args.animate, save_jacobians=args.save_jacobians, check=not args.no_check,
-                                 progress=not args.quiet, meta={"init": args.init, "seed": args.seed},
-                                 horizons=None if args.horizon.strip().lower() == "none" else args.horizon,
-                                 horizon_k=args.horizon_k, probes=args.probes, lanczos_steps=args.lanczos_steps,
-                                 generator=args.generator, lyapunov=args.lyapunov)
-    say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/ ({summary['seconds_total']:.1f} s)")
+    model, lat = model_and_lattice(args)
+    _check_sizes(args, model, lat)
+    x0 = initial_from_args(args, lat)
+    with open_out(args, "jacobian") as out:
+        summary = jacobian_to_folder(model, lat, x0, out.work, dt=args.dt, tile=args.tile, steps=args.steps,
+                                     halo=args.halo, method=args.method, modes=args.modes, algorithm=args.algorithm,
+                                     topk=args.topk, krylov=args.krylov, evolve=args.evolve, snapshots=args.snapshots,
+                                     animate=args.animate, save_jacobians=args.save_jacobians,
+                                     check=not args.no_check, progress=not args.quiet,
+                                     meta={"init": args.init, "seed": args.seed},
+                                     horizons=None if args.horizon.strip().lower() == "none" else args.horizon,
+                                     horizon_k=args.horizon_k, probes=args.probes, lanczos_steps=args.lanczos_steps,
+                                     generator=args.generator, lyapunov=args.lyapunov)
+    say(f"wrote {', '.join(summary['files'])} and summary.json to {out.path}/ ({summary['seconds_total']:.1f} s)")
     return 0
+
+
+def _check_sizes(args, model, lat) -> None:
+    """Everything that depends on the lattice: --topk within C·N, the dense blocks' size, the memory."""
+    from ..integrate import stages
+    from ..jacobian import halo_radius, tile_grid
+    from ..runs import check_dense_blocks, check_memory, jacobian_memory
+
+    n = lat.channels * lat.size
+    if args.topk > n or (args.krylov is not None and args.krylov > n):
+        raise ConfigError(f"--topk {args.topk} / --krylov {args.krylov} exceed the {n} singular values of this "
+                          f"lattice (C·N = {lat.channels}·{lat.size}); give at most {n}")
+    tile_grid(lat, args.tile)  # a tile that does not divide the shape fails here, before any work
+    r = halo_radius(model, args.steps, args.method)
+    check_dense_blocks(lat, args.tile, r, args.halo)
+    horizons = args.horizon.strip().lower() != "none" or args.generator or args.lyapunov
+    need = jacobian_memory(lat, args.dtype, stages(model, args.method), args.tile, halo_radius=r, halo=args.halo,
+                           snapshots=args.snapshots if args.evolve else 1, modes=args.modes, topk=args.topk,
+                           krylov=args.krylov, horizon_k=args.horizon_k if horizons else 0, probes=args.probes,
+                           lanczos_steps=args.lanczos_steps, lyapunov=args.lyapunov,
+                           keep_jacobians=args.save_jacobians)
+    check_memory(need, f"rsvp jacobian on {'x'.join(map(str, lat.shape))} cells with --tile {args.tile}",
+                 "use a smaller --shape or --tile, fewer --snapshots, or a smaller --topk / --horizon-k")

@@ -16,7 +16,7 @@ parses the flags, loads the model and the prompt, and turns a `BridgeError` into
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ._common import Timer, say
+from ._common import Timer, add_output_args, open_out, say
 
 DEFAULT_PROMPT = "The capital of France is"
 #: Above this many tokens the layer-by-layer analysis is off unless --layers asks for it (the
@@ -41,7 +41,7 @@ def register(sub) -> None:
     p.add_argument("--top", type=int, default=5, help="tokens listed per decoded direction (default 5)")
     p.add_argument("--max-tokens", type=int, default=256,
                    help="refuse longer prompts (the full Jacobian holds d·T·d numbers; default 256)")
-    p.add_argument("--out", default="out/llm-jacobian", help="output folder (default out/llm-jacobian)")
+    add_output_args(p, "out/llm-jacobian")
     p.set_defaults(func=run)
 
 
@@ -76,40 +76,68 @@ def _parse_layers(text: str, n_layers: int | None):
 
 def run(args) -> int:
     _check_args(args)
-    llm_jacobian_to_folder(args.model, args.prompt, args.out, chat=args.chat, dtype=args.dtype,
-                           layers=args.layers, modes=args.modes, top=args.top, max_tokens=args.max_tokens)
+    with open_out(args, "llm-jacobian") as out:  # a bad --out fails before the model is loaded
+        llm_jacobian_to_folder(args.model, args.prompt, out.work, chat=args.chat, dtype=args.dtype, layers=args.layers,
+                               modes=args.modes, top=args.top, max_tokens=args.max_tokens)
     return 0
+
+
+def _check_memory(d: int, t: int, dtype: str, layers) -> None:
+    """The Jacobian (d·T·d), its copies for the SVDs, and one layer's three parts at a time."""
+    from ..runs import check_memory
+
+    size = d * t * d * (8 if dtype == "float64" else 4)
+    check_memory({"Jacobian": 3 * size, "layer Jacobians": (6 * size if layers != () else 0)},
+                 f"rsvp llm-jacobian of {t} tokens (d = {d})", "shorten the prompt or pass --layers none")
+
+
+def _bridge():
+    try:
+        import llm_bridge as lb
+    except ImportError as e:
+        raise ConfigError(f"rsvp llm-jacobian needs the LLM extras: pip install 'rsvp-jax[llm]' ({e})") from None
+    return lb
+
+
+def load_llm(model, dtype: str = "float32"):
+    """`llm_bridge.load(model)` with progress; a model that cannot load is a one-line `ConfigError`."""
+    from ._common import setup_dtype
+
+    setup_dtype(dtype)
+    lb = _bridge()
+    timer = Timer()
+    say(f"loading {model} ({dtype}) ...")
+    try:
+        m = lb.load(model, dtype=dtype)
+    except lb.BridgeError as e:
+        raise ConfigError(str(e)) from None
+    say(f"  {m!r} in {timer():.1f} s")
+    return m
 
 
 def llm_jacobian_to_folder(model, prompt: str, out, *, chat: bool = False, dtype: str = "float32",
                            layers="auto", modes: int = 8, top: int = 5, max_tokens: int = 256) -> dict:
-    """Load `model`, tokenize `prompt` and run `llm_bridge.jacobian_to_folder` into the folder
-    `out`, printing its progress; return the summary dict.
+    """Load `model` (a name or path; or a model `load_llm` loaded), tokenize `prompt` and run
+    `llm_bridge.jacobian_to_folder` into the folder `out`, printing its progress; return the summary dict.
 
     `layers`: "auto", "all", "none" or indices as text ("0,-1") or a sequence. `llm_bridge` is
     imported here; without it, or on any bad input (a `BridgeError`), this raises a one-line
     `ConfigError` before any file is written.
     """
-    from ._common import setup_dtype
-
     if not isinstance(layers, str):
         layers = ",".join(str(int(i)) for i in layers) or "none"
-    setup_dtype(dtype)
+    timer = Timer()
+    m = load_llm(model, dtype) if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__") else model
+    lb = _bridge()
     try:
-        import llm_bridge as lb
-    except ImportError as e:
-        raise ConfigError(f"rsvp llm-jacobian needs the LLM extras: pip install 'rsvp-jax[llm]' ({e})") from None
-    try:
-        timer = Timer()
-        say(f"loading {model} ({dtype}) ...")
-        m = lb.load(model, dtype=dtype)
         ids = m.check_ids(m.tokenize(prompt, chat=chat))  # empty, beyond the context or the vocabulary: a BridgeError
         t, d = len(ids), m.config.hidden_size
         if t > max_tokens:
             raise ConfigError(f"the prompt has {t} tokens, more than --max-tokens {max_tokens} "
                               f"(the Jacobian would hold {d}·{t}·{d} numbers); shorten it or raise --max-tokens")
         layers = _parse_layers(layers, m.config.num_layers)
-        say(f"  {m!r} in {timer():.1f} s; prompt of {t} tokens")
+        _check_memory(d, t, dtype, layers)
+        say(f"  prompt of {t} tokens")
         return lb.jacobian_to_folder(m, ids, out, prompt=prompt, layers=layers, modes=modes, top=top, progress=say,
                                      meta={"command": "llm-jacobian", "seconds_load": timer()})
     except lb.BridgeError as e:

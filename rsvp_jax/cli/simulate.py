@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._common import add_model_args, list_presets, model_from_args, out_dir, say
+from ..errors import ConfigError
+from ._common import add_model_args, add_output_args, initial_from_args, list_presets, model_and_lattice, open_out, say
 
 
 def register(sub) -> None:
@@ -17,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("--animate", nargs="?", const="gif", default=None, choices=("gif", "mp4"),
                    help="also write animation.gif (or animation.mp4: needs imageio-ffmpeg) of the fields over the run")
     p.add_argument("--fps", type=float, default=5, help="frames per second of --animate (default 5)")
-    p.add_argument("--out", default="out/simulate", help="output folder (default out/simulate)")
+    add_output_args(p, "out/simulate")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -33,11 +34,21 @@ def run(args) -> int:
     if args.list_presets:
         list_presets()
         return 0
-    model, lat, x0 = model_from_args(args)
-    out = out_dir(args.out)
+    from ..integrate import stages
+    from ..runs import check_memory, simulate_memory
+
+    if args.save_every is not None and args.save_every < 1:
+        raise ConfigError(f"--save-every {args.save_every} is invalid; give a number of steps >= 1 "
+                          "(or leave it out for about 20 snapshots)")
+    model, lat = model_and_lattice(args)
     save_every = args.save_every or default_save_every(args.steps)
-    summary = simulate_to_folder(model, lat, x0, args.dt, args.steps, save_every, args.method, out,
-                                 checkpoint=args.checkpoint, progress=not args.quiet, check=not args.no_check,
-                                 animate=args.animate, fps=args.fps, meta={"init": args.init, "seed": args.seed})
-    say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/")
+    check_memory(simulate_memory(lat, args.dtype, stages(model, args.method), args.steps // save_every + 1),
+                 f"rsvp simulate on {'x'.join(map(str, lat.shape))} cells",
+                 "use a smaller --shape or fewer snapshots (a larger --save-every)")
+    x0 = initial_from_args(args, lat)
+    with open_out(args, "simulate") as out:
+        summary = simulate_to_folder(model, lat, x0, args.dt, args.steps, save_every, args.method, out.work,
+                                     checkpoint=args.checkpoint, progress=not args.quiet, check=not args.no_check,
+                                     animate=args.animate, fps=args.fps, meta={"init": args.init, "seed": args.seed})
+    say(f"wrote {', '.join(summary['files'])} and summary.json to {out.path}/")
     return 0

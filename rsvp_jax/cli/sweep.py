@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from ._common import Timer, add_model_args, list_presets, model_from_args, out_dir, parse_assignments, say
+from ._common import (Timer, add_model_args, add_output_args, check_seed, initial_from_args, list_presets,
+                      model_and_lattice, open_out, parse_assignments, say)
 
 DEFAULT_PARAMS = {"rsvp": ["gamma=0.05:0.5:4", "D_S=0.02:0.2:3"]}
 DEFAULT_PLOTS = "phi_std,S_std,kinetic_energy"
@@ -40,12 +41,14 @@ def register(sub) -> None:
     g.add_argument("--tile-spectrum", type=int, default=0, metavar="B",
                    help="also summarize the one-step tile-Jacobian spectra (B x B tiles) of every final state "
                         "(tile_stable_rank, tile_effective_rank, ...; default off)")
-    g.add_argument("--out", default="out/sweep", help="output folder (default out/sweep)")
+    add_output_args(g, "out/sweep")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     d = p.add_argument_group("multi-process (jax.distributed; default: the JAX_* environment variables)")
     d.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's coordinator address")
     d.add_argument("--num-processes", type=int, default=None, help="number of processes")
     d.add_argument("--process-id", type=int, default=None, help="this process's id, 0..N-1")
+    d.add_argument("--join-timeout", type=float, default=300, metavar="SECONDS",
+                   help="give up (exit 2) if not every process has joined after this long (default 300)")
     p.set_defaults(func=run)
 
 
@@ -116,9 +119,10 @@ def run(args) -> int:
         return 0
     from .. import sweeps as dist
 
-    dist.initialize(args.coordinator, args.num_processes, args.process_id)  # before any JAX computation
+    dist.initialize(args.coordinator, args.num_processes, args.process_id, timeout_s=args.join_timeout, progress=say,
+                    prog="rsvp sweep")  # before any JAX computation
     timer = Timer()
-    model, lat, x0 = model_from_args(args)
+    model, lat = model_and_lattice(args)
     grid = parse_grid(args.param or _default_params(model), model, parse_assignments(args.set, model))
     plots = [s.strip() for s in args.plot.split(",") if s.strip()]
     _check_plots(plots, args.tile_spectrum)
@@ -129,20 +133,41 @@ def run(args) -> int:
     from ..sweeps import SEED, grid_points
     from .simulate import default_save_every
 
+    if args.save_every is not None and args.save_every < 1:
+        raise ConfigError(f"--save-every {args.save_every} is invalid; give a number of steps >= 1 "
+                          "(or leave it out for about 20 saves)")
     save_every = args.save_every or default_save_every(args.steps)
     if args.steps < 1 or save_every < 1 or args.steps % save_every:
         raise ConfigError(f"--steps {args.steps} must be >= 1 and a multiple of --save-every {save_every}")
     values, shape = grid_points(grid)
+    _check_memory(args, model, lat, int(np.prod(shape)), args.steps // save_every + 1)
     if SEED in grid:
         from ..state import initial_state
 
         init, dtype = args.init, args.dtype
-        x0 = lambda seed: initial_state(lat, kind=init, seed=seed, dtype=dtype)  # noqa: E731
-    out = out_dir(args.out) if dist.is_main() else None
-    summary = _run(args, model, lat, x0, grid, shape, save_every, out, plots, timer)
-    if summary is not None:
-        say(f"wrote {', '.join(summary['files'])} and summary.json to {out}/")
+        x0 = lambda seed: initial_state(lat, kind=init, seed=check_seed(seed, "--param seed"), dtype=dtype)  # noqa: E731
+    else:
+        x0 = initial_from_args(args, lat)
+    if not dist.is_main():  # only process 0 writes
+        _run(args, model, lat, x0, grid, shape, save_every, None, plots, timer)
+        return 0
+    with open_out(args, "sweep", staged=False) as out:  # the sweep's store resumes in place
+        summary = _run(args, model, lat, x0, grid, shape, save_every, out.path, plots, timer)
+    say(f"wrote {', '.join(summary['files'])} and summary.json to {out.path}/")
     return 0
+
+
+def _check_memory(args, model, lat, points: int, saves: int) -> None:
+    import jax
+
+    from ..diagnostics import DESCRIPTIONS
+    from ..integrate import stages
+    from ..runs import check_memory, sweep_memory
+
+    need = sweep_memory(lat, args.dtype, stages(model, args.method), points, jax.local_device_count(),
+                        snapshots=saves, n_diagnostics=len(DESCRIPTIONS) + 1, final_states=args.save_states)
+    check_memory(need, f"rsvp sweep on {'x'.join(map(str, lat.shape))} cells ({points} points)",
+                 "use a smaller --shape, fewer points, or no --save-states")
 
 
 def _check_plots(names, tiles: int) -> None:

@@ -4,7 +4,9 @@ Writes into the folder: `rank_map.png`, `sigma_map.png`, `label_map.png`, `tile_
 `lattice_topk.png` (with `topk > 0`), `evolution.png` (over a run), `labels.gif` (the tile label
 map over time, with `animate`), `jacobian.nc` (per-tile spectra, summaries, make-up, labels, top
 directions; NetCDF) and `summary.json`. Every file is written atomically after all the work is
-done, so a failure leaves none.
+done, so a failure leaves none; except that a run (`evolve`) which turns non-finite keeps the
+snapshots before it (`trajectory.nc`) and their analysis, with `status: "failed"` in the summary,
+before its `NonFiniteError` propagates.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import io, plots
+from ..errors import NonFiniteError
 from ..integrate import check_timestep, max_stable_dt, simulate, stages
 from ..jacobian import (LABELS, analyze_trajectory, check_halo, halo_radius, label_shares_table,
                         lattice_top_singular, tile_dataset, tile_grid)
@@ -55,9 +58,14 @@ def jacobian_to_folder(model, lat, x0, out, *, dt: float = 0.05, tile: int = 8, 
         f"{tile}^{lat.ndim} cells, blocks {size} x {lat.channels * (tile + 2 * r * halo) ** lat.ndim}, "
         f"{steps} step(s) of dt={dt:g} ({method}, {stages(model, method)} stage(s)), halo radius {r}")
 
+    failure = None
     if evolve and trajectory is None:
-        trajectory = simulate(model, lat, x0, dt, evolve, save_every=evolve // (snapshots - 1), method=method,
-                              diagnostics=False, check=check, progress=progress)
+        try:
+            trajectory = simulate(model, lat, x0, dt, evolve, save_every=evolve // (snapshots - 1), method=method,
+                                  diagnostics=False, check=check, progress=progress)
+        except NonFiniteError as e:  # keep what the message promises: the snapshots before it, analysed
+            failure, trajectory = e, e.trajectory
+            say(f"  {e}; analysing the {len(trajectory)} snapshot(s) before it")
     t = Timer()
     states = trajectory.states if trajectory is not None else _one(x0)
     times = np.asarray(trajectory.times) if trajectory is not None else None
@@ -69,7 +77,7 @@ def jacobian_to_folder(model, lat, x0, out, *, dt: float = 0.05, tile: int = 8, 
     say(f"  {n_tiles * len(analyses)} tile Jacobians and SVDs in {seconds['tiles']:.1f} s: σ₁ "
         f"{stats(a0.sigma_max)['min']:.4g}..{stats(a0.sigma_max)['max']:.4g}, effective rank "
         f"{stats(a0.effective_rank)['mean']:.1f} (mean, t = 0); " + ", ".join(f"{k}: {v}" for k, v in counts.items() if v))
-    if trajectory is None:
+    if trajectory is None or len(trajectory) < 2:
         evolution = None
     else:
         say(f"  followed the top {modes} modes of every tile over {len(trajectory)} snapshots "
@@ -121,6 +129,11 @@ def jacobian_to_folder(model, lat, x0, out, *, dt: float = 0.05, tile: int = 8, 
     io.save_dataset(ds, out / "jacobian.nc")
     for name, frames in animations.items():
         anim.write_frames(frames, out / name, fps=2)
+    kept = []
+    if failure is not None:
+        io.save_trajectory(out / "trajectory.nc", trajectory, model, lat, dt, method,
+                           {**(meta or {}), "status": "failed", "error": str(failure)})
+        kept = ["trajectory.nc"]
 
     summary = summary_header(
         "jacobian", model, lat, dt=dt, steps=steps, method=method, dtype=x0.phi.dtype, **(meta or {}),
@@ -143,9 +156,15 @@ def jacobian_to_folder(model, lat, x0, out, *, dt: float = 0.05, tile: int = 8, 
         }
     if dynamics is not None:
         summary.update(dynamics.summary)
-    summary["files"] = [*figures, "jacobian.nc", *animations]
+    summary["files"] = [*figures, "jacobian.nc", *animations, *kept]
+    summary["status"] = "ok" if failure is None else "failed"
+    if failure is not None:
+        summary.update(error=str(failure), failed_step=failure.step, failed_field=failure.field,
+                       snapshots=len(trajectory))
     summary["seconds_total"] = timer()
     io.write_json(out / "summary.json", summary)
+    if failure is not None:
+        raise failure
     return summary
 
 

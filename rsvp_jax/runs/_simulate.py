@@ -37,7 +37,7 @@ def simulate_to_folder(model, lat, x0, dt, steps, save_every, method, out, *, ch
         traj = simulate(model, lat, x0, dt, steps, save_every=save_every, method=method, checkpoint=checkpoint,
                         progress=progress, check=check)
     except NonFiniteError as e:
-        io.save_trajectory(traj_path, e.trajectory, model, lat, dt, method, {"status": "failed", "error": str(e)})
+        io.save_trajectory(traj_path, e.trajectory, model, lat, dt, method, {**(meta or {}), "status": "failed", "error": str(e)})
         summary.update(status="failed", error=str(e), failed_step=e.step, failed_field=e.field,
                        snapshots=len(e.trajectory), files=[traj_path.name], seconds_total=timer())
         io.write_json(out / f"{prefix}summary.json", summary)

@@ -22,6 +22,9 @@ across machines. See `docs/scale.md` for a launch recipe.
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
 
 import jax
 import numpy as np
@@ -69,24 +72,55 @@ def settings(coordinator=None, num_processes=None, process_id=None) -> dict | No
 
 
 def initialize(coordinator=None, num_processes=None, process_id=None, local_device_ids=None,
-               timeout_s: int = 300) -> bool:
+               timeout_s: float = 300, progress="print", prog: str = "rsvp") -> bool:
     """Join the multi-host runtime (call before any JAX computation); True if it was joined.
 
-    Idempotent: a second call, or a call in a process already initialized, does nothing.
+    Idempotent: a second call, or a call in a process already initialized, does nothing. While it
+    waits for the other processes, `progress` gets "waiting for N-1 of N processes at HOST:PORT"
+    every 10 s; if they have not all joined after `timeout_s` seconds, the process prints one line
+    `PROG: error: ...` naming the address on stderr and exits with status 2. (JAX's own timeout
+    aborts the process with a C++ stack instead, and the wait cannot be interrupted from Python,
+    so the watchdog runs in a thread and is set to fire first.)
     """
     if jax.distributed.is_initialized():
         return True
     config = settings(coordinator, num_processes, process_id)
     if config is None and _cluster_tasks() <= 1:
         return False
+    if not timeout_s > 0:
+        raise ConfigError(f"join timeout {timeout_s!r} is invalid; give a number of seconds > 0")
+    n = config["num_processes"] if config else _cluster_tasks()
+    where = config["coordinator_address"] if config else "the cluster's coordinator"
+    if progress == "print":
+        progress = lambda line: print(line, flush=True)  # noqa: E731
+    done = threading.Event()
+    threading.Thread(target=_watchdog, args=(done, n, where, float(timeout_s), progress, prog), daemon=True).start()
     try:
+        jax_timeout = int(timeout_s) + 60  # JAX's abort must never come before ours
         if config is None:
-            jax.distributed.initialize(initialization_timeout=timeout_s)  # JAX detects the cluster itself
+            jax.distributed.initialize(initialization_timeout=jax_timeout)  # JAX detects the cluster itself
         else:
-            jax.distributed.initialize(**config, local_device_ids=local_device_ids, initialization_timeout=timeout_s)
+            jax.distributed.initialize(**config, local_device_ids=local_device_ids, initialization_timeout=jax_timeout)
     except RuntimeError as e:  # e.g. called after JAX already ran something
-        raise ConfigError(f"could not join the multi-process runtime: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"could not join the multi-process runtime at {where}: {str(e).splitlines()[0]}") from None
+    finally:
+        done.set()
     return True
+
+
+def _watchdog(done, n: int, where: str, timeout_s: float, progress, prog: str) -> None:
+    t0 = time.monotonic()
+    if progress is not None:
+        progress(f"waiting for {n - 1} of {n} processes at {where} (giving up after {timeout_s:g} s)")
+    while not done.wait(min(10.0, max(0.0, timeout_s - (time.monotonic() - t0)))):
+        waited = time.monotonic() - t0
+        if waited >= timeout_s:
+            print(f"{prog}: error: the other {n - 1} of {n} processes did not join at {where} within {timeout_s:g} s; "
+                  "start every process (same --coordinator and --num-processes, ids 0..N-1) or raise --join-timeout",
+                  file=sys.stderr, flush=True)
+            os._exit(2)
+        if progress is not None:
+            progress(f"waiting for {n - 1} of {n} processes at {where} ({waited:.0f} s of {timeout_s:g} s)")
 
 
 def _cluster_tasks() -> int:

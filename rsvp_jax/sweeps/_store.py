@@ -58,7 +58,8 @@ def identity(model, lat, x0, dt, steps, values, grid_shape, *, save_every, metho
 
 
 def _difference(old: dict, new: dict) -> str | None:
-    for k in sorted(set(old) | set(new)):
+    # The digest of the initial state last: a changed shape or seed changes it too, and says more.
+    for k in sorted(set(old) | set(new), key=lambda k: (k == "initial_state_sha1", k)):
         if old.get(k) != new.get(k):
             show = lambda v: json.dumps(v) if len(json.dumps(v)) < 60 else json.dumps(v)[:57] + "..."  # noqa: E731
             return f"{k}: {show(old.get(k, '(absent)'))} there, {show(new.get(k, '(absent)'))} now"
@@ -82,7 +83,7 @@ class SweepFolder:
             diff = _difference(old, self.ident)
             if diff:
                 raise ConfigError(f"folder {str(self.folder)!r} holds a different sweep ({diff}); "
-                                  "use another --out folder, or delete this one to start over")
+                                  "use another --out folder, or --overwrite to start over")
         else:
             stray = [p.name for p in self.folder.glob("*") if not p.name.startswith(".")] if self.folder.exists() else []
             if "batches" in stray or "sweep.nc" in stray:
