@@ -7,7 +7,9 @@ from rsvp_jax.cli import main
 RESULTS = {
     "solver": {"machine": {"processor": "x86_64", "cpu_count": 2, "backend": "cpu", "device": "cpu", "jax": "0.10.2"},
                "throughput": [{"shape": [2048, 2048], "dtype": "float32", "method": "ssprk3", "cell_updates_per_s": 4e7,
-                               "ceiling_cell_updates_per_s": 8e7, "fraction_of_ceiling": 0.5}],
+                               "ceiling_cell_updates_per_s": 8e7, "fraction_of_ceiling": 0.5,
+                               "reference_cell_updates_per_s": 5e7, "fraction_of_reference": 0.8}],
+               "bandwidth": {"source": "stream", "GB_per_s": 10.24},
                "numpy": {"cell_updates_per_s": 2e6}, "speedup_vs_numpy": 12.0, "speedup_vs_numpy_shape": [1024, 1024]},
     "tiles": {"headlines": [{"what": "4096 tile Jacobians", "value": 3.0, "unit": "s", "baseline": 60.0,
                              "baseline_name": "central FD", "ratio": 20.0, "target": 10.0}]},
@@ -18,8 +20,10 @@ RESULTS = {
 def test_headlines_markdown_and_readme_update(tmp_path):
     rows = report.headlines(RESULTS)
     solver = [r for r in rows if r["suite"] == "solver"]
-    assert solver[0]["ratio"] == 0.5 and solver[0]["target"] == 0.4  # fraction of the bandwidth ceiling at 2048²
-    assert solver[1]["ratio"] == 12.0 and solver[1]["baseline"] == 2e6 and solver[1]["value"] == 2.4e7
+    assert solver[0]["ratio"] == 0.5 and solver[0]["target"] == 0.15  # fraction of the copy-bandwidth ceiling at 2048²
+    assert "STREAM" in solver[0]["baseline_name"]
+    assert solver[1]["ratio"] == 0.8 and solver[1]["baseline"] == 5e7 and solver[1]["target"] == 0.7  # vs plain jnp
+    assert solver[2]["ratio"] == 12.0 and solver[2]["baseline"] == 2e6 and solver[2]["value"] == 2.4e7
     assert [r["ratio"] for r in rows if r["suite"] == "tiles"] == [20.0]
     assert any(r["suite"] == "llm" and r["what"].startswith("FAILED") for r in rows)
     table = report.markdown(rows, RESULTS)
