@@ -1,6 +1,8 @@
 """The benchmark report (rows, markdown table, README update) and `rsvp bench`'s bad input. The
 benchmarks themselves are timed by `rsvp bench`, not by tests."""
 
+import pytest
+
 from rsvp_jax.bench import report
 from rsvp_jax.cli import main
 
@@ -41,3 +43,44 @@ def test_unknown_suite_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'nosuch' is not a benchmark suite" in err[0] and "solver" in err[0]
     assert not (tmp_path / "b" / "bench.json").exists()
+
+
+def test_gpu_section_never_touches_the_cpu_table(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Benchmarks\n\n{report.BEGIN}\ncpu table\n{report.END}\n")
+    report.update_readme(readme, "gpu table\n", section="gpu", heading="GPU figures")
+    report.update_readme(readme, "gpu table 2\n", section="gpu", heading="GPU figures")
+    text = readme.read_text()
+    assert f"{report.BEGIN}\ncpu table\n{report.END}" in text
+    assert text.count(report.GPU_BEGIN) == 1 and "## GPU" in text
+    assert f"{report.GPU_BEGIN}\nGPU figures\n\ngpu table 2\n{report.GPU_END}" in text and "gpu table\n" not in text
+
+
+@pytest.mark.slow
+def test_gpu_plan_dry_run_on_cpu(tmp_path):
+    """`rsvp bench --device gpu --dry-run`: the GPU plan (suite flags, backend check, its own README
+    section) run on this CPU with the solver at 32²; the CPU table is left as it was."""
+    import json
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Benchmarks\n\n{report.BEGIN}\ncpu table\n{report.END}\n")
+    out = tmp_path / "b"
+    assert main(["bench", "--device", "gpu", "--dry-run", "--only", "solver", "--out", str(out),
+                 "--readme", str(readme)]) == 0
+    bench = json.loads((out / "bench.json").read_text())
+    assert bench["device"] == "gpu" and bench["dry_run"] and bench["failed"] == []
+    solver = bench["suites"]["solver"]
+    assert solver["size"] == "tiny" and solver["bandwidth"]["GB_per_s"] > 0
+    row = solver["throughput"][0]
+    assert row["shape"] == [32, 32] and 0 < row["fraction_of_ceiling"] and 0 < row["fraction_of_reference"]
+    text = readme.read_text()
+    assert f"{report.BEGIN}\ncpu table\n{report.END}" in text
+    gpu = text[text.index(report.GPU_BEGIN):text.index(report.GPU_END)]
+    assert "dry run on a CPU" in gpu and "rsvp 32x32 float32 SSP-RK3 throughput" in gpu
+
+
+def test_dry_run_needs_the_gpu_plan(tmp_path, capsys):
+    assert main(["bench", "--dry-run", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device gpu" in err[0]
+    assert not (tmp_path / "b").exists()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"  # the CPU table
+GPU_BEGIN, GPU_END = "<!-- bench-gpu:begin -->", "<!-- bench-gpu:end -->"  # `rsvp bench --device gpu`, apart
+GPU_HEADING = "Figures of `rsvp bench --device gpu`"
 
 
 def _row(suite, what, value, unit, baseline=None, baseline_name=None, ratio=None, target=None):
@@ -156,13 +158,21 @@ def figure(rows: list[dict], results: dict):
     return fig
 
 
-def update_readme(path: Path, table: str) -> None:
-    """Replace the text between the bench markers of `path` with `table` (atomically)."""
+def update_readme(path: Path, table: str, section: str = "cpu", heading: str | None = None) -> None:
+    """Replace the text between the markers of `section` ("cpu": `BEGIN` / `END`, "gpu":
+    `GPU_BEGIN` / `GPU_END`) of `path` with `table` (under `heading`, if given), atomically.
+
+    Only that section changes: GPU figures never land in the CPU table, nor the reverse. Missing
+    markers are appended at the end (the GPU ones under a `## GPU` heading).
+    """
     from ..io import atomic_path
 
-    text = path.read_text() if path.exists() else f"{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
-    new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: f"{BEGIN}\n{table}{END}", text, flags=re.S)
+    begin, end = (BEGIN, END) if section == "cpu" else (GPU_BEGIN, GPU_END)
+    text = path.read_text() if path.exists() else ""
+    if begin not in text:
+        title = "" if section == "cpu" else "## GPU\n\n"
+        text = text.rstrip() + ("\n\n" if text.strip() else "") + f"{title}{begin}\n{end}\n"
+    body = f"{heading}\n\n{table}" if heading else table
+    new = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: f"{begin}\n{body}{end}", text, flags=re.S)
     with atomic_path(path) as tmp:
         tmp.write_text(new)

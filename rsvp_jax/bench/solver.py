@@ -174,32 +174,54 @@ def exponax_comparison(tolerance=1e-4, sizes=(8, 16, 32, 64, 128, 256)) -> dict:
     return out
 
 
-def run(quick: bool = False) -> dict:
+SIZES = {  # float32 SSP-RK3 2D shapes, the other integrators' shape, float64 and 3D shapes
+    "full": dict(ssprk3=[(64, 64), (256, 256), (1024, 1024), (2048, 2048)], methods=(1024, 1024),
+                 float64=[(256, 256), (1024, 1024), (2048, 2048)], three_d=[(64, 64, 64), (128, 128, 128)],
+                 numpy=(1024, 1024), flux=[(256, 256), (1024, 1024)], exponax=True),
+    "quick": dict(ssprk3=[(64, 64), (256, 256), (1024, 1024), (2048, 2048)], methods=(1024, 1024),
+                  float64=[(1024, 1024)], three_d=[(64, 64, 64)], numpy=(1024, 1024),
+                  flux=[(256, 256), (1024, 1024)], exponax=True),
+    # the dry run of the GPU plan on a CPU (tests): every code path, nothing large
+    "tiny": dict(ssprk3=[(32, 32)], methods=(32, 32), float64=[(32, 32)], three_d=[(8, 8, 8)], numpy=(32, 32),
+                 flux=[(32, 32)], exponax=False),
+}
+
+
+def run(quick: bool = False, size: str | None = None) -> dict:
+    """Every measurement at `size` ("full", "quick" or "tiny"; default by `quick`). On an
+    accelerator the float32 SSP-RK3 rows add 4096² (the shape of its target) and every row runs
+    50× more cell-updates (milliseconds otherwise)."""
     import os
 
     import jax
 
+    size = size or ("quick" if quick else "full")
+    cfg = SIZES[size]
+    accelerator = jax.default_backend() != "cpu"
+    updates = 1e9 if accelerator else 2e7
+    if size == "tiny":
+        updates = 2e4
     load_before = os.getloadavg()
-    bw = ceilings.memory_ceiling()
+    bw = ceilings.memory_ceiling(8 if size == "tiny" else 256)
     rows = []
-    for shape in [(64, 64), (256, 256), (1024, 1024), (2048, 2048)]:
-        rows.append(throughput(shape, ceiling=bw, repeats=3 if quick else 5))
+    for shape in cfg["ssprk3"] + ([(4096, 4096)] if accelerator and size != "tiny" else []):
+        rows.append(throughput(shape, ceiling=bw, repeats=3 if size != "full" else 5, target_updates=updates))
     for method in ("euler", "heun", "rk4"):
-        rows.append(throughput((1024, 1024), method=method, ceiling=bw))
+        rows.append(throughput(cfg["methods"], method=method, ceiling=bw, target_updates=updates))
     with jax.enable_x64(True):
-        for shape in ([(1024, 1024)] if quick else [(256, 256), (1024, 1024), (2048, 2048)]):
-            rows.append(throughput(shape, dtype="float64", ceiling=bw))
-    for shape in ([(64, 64, 64)] if quick else [(64, 64, 64), (128, 128, 128)]):
-        rows.append(throughput(shape, ceiling=bw))
-    np_shape = (1024, 1024)
-    numpy_row = numpy_baseline(np_shape, steps=2 if quick else 3)
+        for shape in cfg["float64"]:
+            rows.append(throughput(shape, dtype="float64", ceiling=bw, target_updates=updates))
+    for shape in cfg["three_d"]:
+        rows.append(throughput(shape, ceiling=bw, target_updates=updates))
+    np_shape = cfg["numpy"]
+    numpy_row = numpy_baseline(np_shape, steps=3 if size == "full" else 2)
     jax_row = next(r for r in rows if r["shape"] == list(np_shape) and r["dtype"] == "float32"
                    and r["method"] == "ssprk3")
     # the default (smooth) face flux against upwinding, same sizes, same run
     flux_cost = []
-    for shape in [(256, 256), (1024, 1024)]:
+    for shape in cfg["flux"]:
         default = next(r for r in rows if r["shape"] == list(shape) and r["dtype"] == "float32" and r["method"] == "ssprk3")
-        upwind = throughput(shape, advection="upwind", reference=False)
+        upwind = throughput(shape, advection="upwind", reference=False, target_updates=updates)
         flux_cost.append({"shape": list(shape), "advection": default["advection"],
                           "cell_updates_per_s": default["cell_updates_per_s"],
                           "upwind_cell_updates_per_s": upwind["cell_updates_per_s"],
@@ -207,6 +229,7 @@ def run(quick: bool = False) -> dict:
     return {
         "benchmark": "solver",
         "quick": quick,
+        "size": size,
         "machine": machine(),
         "load_average_before": load_before,
         "bandwidth": bw,
@@ -215,7 +238,7 @@ def run(quick: bool = False) -> dict:
         "numpy": numpy_row,
         "speedup_vs_numpy": jax_row["cell_updates_per_s"] / numpy_row["cell_updates_per_s"],
         "speedup_vs_numpy_shape": list(np_shape),
-        "exponax": exponax_comparison(),
+        "exponax": exponax_comparison() if cfg["exponax"] else {},
         "load_average_after": os.getloadavg(),
     }
 
@@ -223,9 +246,10 @@ def run(quick: bool = False) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--tiny", action="store_true", help="32² and 8³ only: the dry run of `rsvp bench --device gpu`")
     p.add_argument("--out", default="benchmarks/results/solver.json")
     args = p.parse_args(argv)
-    result = run(args.quick)
+    result = run(args.quick, "tiny" if args.tiny else None)
     from ..io import write_json
 
     write_json(args.out, result)
