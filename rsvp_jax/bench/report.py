@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"  # the CPU table
+GPU_BEGIN, GPU_END = "<!-- bench-gpu:begin -->", "<!-- bench-gpu:end -->"  # `rsvp bench --device gpu`, apart
+GPU_HEADING = "Figures of `rsvp bench --device gpu`"
 
 
 def _row(suite, what, value, unit, baseline=None, baseline_name=None, ratio=None, target=None):
@@ -18,19 +20,35 @@ def _row(suite, what, value, unit, baseline=None, baseline_name=None, ratio=None
             "baseline_name": baseline_name, "ratio": ratio, "target": target}
 
 
+# targets of issue #18 at the shape they are stated for (float32 SSP-RK3): on CPU 2048², on an
+# accelerator 4096² against the device's own copy bandwidth
+TARGETS = {"cpu": {"shape": [2048, 2048], "ceiling": 0.15, "reference": 0.7},
+           "gpu": {"shape": [4096, 4096], "ceiling": 0.5, "reference": None}}
+
+
 def _solver(r):
     rows = []
+    backend = r.get("machine", {}).get("backend", "cpu")
+    targets = TARGETS["cpu" if backend == "cpu" else "gpu"]
+    source = r.get("bandwidth", {}).get("source", "stream")
+    ceiling_name = "device copy-bandwidth ceiling" if source == "device_copy" else "STREAM copy-bandwidth ceiling"
     for t in r.get("throughput", []):
-        if t["dtype"] == "float32" and t["method"] == "ssprk3" and len(t["shape"]) == 2:
+        if t["dtype"] == "float32" and t["method"] == "ssprk3" and len(t["shape"]) == 2 and t.get("advection") != "upwind":
             n = "x".join(map(str, t["shape"]))
+            at_target = t["shape"] == targets["shape"]
             rows.append(_row("solver", f"rsvp {n} float32 SSP-RK3 throughput", t["cell_updates_per_s"], "cell-updates/s",
-                             t.get("ceiling_cell_updates_per_s"), "bandwidth ceiling", t.get("fraction_of_ceiling"),
-                             0.4 if t["shape"] == [2048, 2048] else None))
+                             t.get("ceiling_cell_updates_per_s"), ceiling_name, t.get("fraction_of_ceiling"),
+                             targets["ceiling"] if at_target else None))
+            if "reference_cell_updates_per_s" in t:
+                rows.append(_row("solver", f"rsvp {n} float32 SSP-RK3 vs the plain-jnp stencil",
+                                 t["cell_updates_per_s"], "cell-updates/s", t["reference_cell_updates_per_s"],
+                                 "4-field 5-point Laplacian, SSP-RK3 (same run)", t["fraction_of_reference"],
+                                 targets["reference"] if at_target else None))
     for f in r.get("flux_cost", []):
         rows.append(_row("solver", f"rsvp {'x'.join(map(str, f['shape']))} default ({f['advection']}) flux vs upwind",
                          f["cell_updates_per_s"], "cell-updates/s", f["upwind_cell_updates_per_s"],
                          "upwind flux (same run)", f["throughput_ratio_vs_upwind"], 0.9))
-    if "numpy" in r:
+    if r.get("numpy"):
         rows.append(_row("solver", f"rsvp {'x'.join(map(str, r['speedup_vs_numpy_shape']))} vs NumPy",
                          r["numpy"]["cell_updates_per_s"] * r["speedup_vs_numpy"], "cell-updates/s",
                          r["numpy"]["cell_updates_per_s"], "NumPy (same equations)", r["speedup_vs_numpy"], 10.0))
@@ -140,13 +158,21 @@ def figure(rows: list[dict], results: dict):
     return fig
 
 
-def update_readme(path: Path, table: str) -> None:
-    """Replace the text between the bench markers of `path` with `table` (atomically)."""
+def update_readme(path: Path, table: str, section: str = "cpu", heading: str | None = None) -> None:
+    """Replace the text between the markers of `section` ("cpu": `BEGIN` / `END`, "gpu":
+    `GPU_BEGIN` / `GPU_END`) of `path` with `table` (under `heading`, if given), atomically.
+
+    Only that section changes: GPU figures never land in the CPU table, nor the reverse. Missing
+    markers are appended at the end (the GPU ones under a `## GPU` heading).
+    """
     from ..io import atomic_path
 
-    text = path.read_text() if path.exists() else f"{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
-    new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: f"{BEGIN}\n{table}{END}", text, flags=re.S)
+    begin, end = (BEGIN, END) if section == "cpu" else (GPU_BEGIN, GPU_END)
+    text = path.read_text() if path.exists() else ""
+    if begin not in text:
+        title = "" if section == "cpu" else "## GPU\n\n"
+        text = text.rstrip() + ("\n\n" if text.strip() else "") + f"{title}{begin}\n{end}\n"
+    body = f"{heading}\n\n{table}" if heading else table
+    new = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: f"{begin}\n{body}{end}", text, flags=re.S)
     with atomic_path(path) as tmp:
         tmp.write_text(new)

@@ -4,16 +4,21 @@
 python -m rsvp_jax.bench.solver [--quick] --out benchmarks/results/solver.json
 ```
 
-1. **bandwidth**: a jitted `a + 1` over a 256 MB float32 array; bytes read + written / time.
+1. **ceilings** (`ceilings.py`), measured in the same run as the rows they bound: the machine's
+   copy bandwidth (STREAM copy and triad into preallocated buffers, 256 MB each, one thread and
+   every core; on an accelerator a jitted copy into a donated buffer), turned into the
+   cell-updates/s a step cannot exceed given the bytes it must move; and the plain-jnp
+   reference stencil (C fields, a (2D + 1)-point Laplacian, the same integrator in a
+   `fori_loop`, same shape and dtype): what XLA does for the simplest stencil.
 2. **throughput**: cell-updates per second (cells × steps / time) of `rj.rollout` of the
-   default "rsvp" model, per size, dtype and integrator, beside the ceiling the bandwidth
-   allows (and, as `flux_cost`, the default smooth face flux against `advection="upwind"`
-   at 256² and 1024², float32 SSP-RK3: the price of the smooth flux). The ceiling counts
-   the bytes a stage-by-stage explicit step must move at least: each stage reads its input
-   state and writes its output (C words per cell each), and a stage that combines with x₀
-   reads it too — Euler 2C, Heun 5C, SSP-RK3 8C, RK4 13C words per cell and step
-   (C = D + 2 fields). `fraction_of_ceiling` = throughput / ceiling; the
-   stricter `fraction_of_io_bound` uses 2C words (read x, write x′ once per step).
+   default "rsvp" model (jitted with the state donated, each repeat continuing from the last),
+   per size, dtype and integrator. Each row carries both fractions: `fraction_of_ceiling`
+   (throughput / the copy-bandwidth ceiling for `ceilings.step_bytes`: each stage reads its
+   input and writes its output, C words per cell each, and a stage that combines with x₀ reads
+   it too — Euler 2C, Heun 5C, SSP-RK3 8C, RK4 13C words per cell and step, C = D + 2) and
+   `fraction_of_reference` (throughput / the reference stencil's, measured right after it).
+   `flux_cost` compares the default smooth face flux with `advection="upwind"` at 256² and
+   1024² (float32 SSP-RK3): the price of the smooth flux.
 3. **numpy**: the same equations in plain NumPy (`numpy_rsvp.py`), checked against the JAX
    states first (float64, max |Δ| reported), then timed per step at the same size.
 4. **exponax**: 2D advection–diffusion of a scalar (u = (1, 0.5), D = 0.01, one Fourier mode,
@@ -35,22 +40,13 @@ import math
 
 import numpy as np
 
+from . import ceilings
 from .timing import machine, measure
 
-WORDS_PER_STEP = {"euler": 2, "heun": 5, "ssprk3": 8, "rk4": 13}  # × C words per cell
-
-
-def bandwidth(megabytes: int = 256) -> dict:
-    import jax
-    import jax.numpy as jnp
-
-    a = jnp.ones((megabytes * 2**20 // 4,), jnp.float32)
-    f = jax.jit(lambda a: a + 1.0)
-    t = measure(lambda: f(a).block_until_ready(), repeats=10)
-    return {"bytes": 2 * a.nbytes, "GB_per_s": 2 * a.nbytes / t["median_s"] / 1e9, **t}
-
-
-def throughput(shape, dtype="float32", method="ssprk3", target_updates=2e7, bw_GBps=None, advection=None) -> dict:
+def throughput(shape, dtype="float32", method="ssprk3", target_updates=2e7, ceiling=None, advection=None,
+               reference=True, repeats=3) -> dict:
+    """One row: rollout throughput, its copy-bandwidth ceiling (`ceiling`, from
+    `ceilings.memory_ceiling`) and the reference stencil of the same shape, dtype and method."""
     import jax
 
     import rsvp_jax as rj
@@ -60,16 +56,27 @@ def throughput(shape, dtype="float32", method="ssprk3", target_updates=2e7, bw_G
     x0 = rj.initial_state(lat, "blobs", seed=0, dtype=dtype)
     steps = max(2, int(target_updates / lat.size))
     dt = 0.5 * rj.max_stable_dt(model, lat, x0)
-    run = jax.jit(lambda x: rj.rollout(model, lat, x, dt, steps, method))
-    t = measure(lambda: jax.block_until_ready(run(x0)), repeats=3)
+    run = jax.jit(lambda x: rj.rollout(model, lat, x, dt, steps, method), donate_argnums=0)
+    state = [jax.tree.map(lambda a: a.copy(), x0)]
+
+    def once():  # the donated state is consumed: each call continues from the last one's output
+        state[0] = jax.block_until_ready(run(state[0]))
+
+    t = measure(once, repeats=repeats)
     rate = lat.size * steps / t["median_s"]
+    finite = bool(all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(state[0])))
     row = {"shape": list(shape), "dtype": dtype, "method": method, "advection": model.advection, "steps": steps,
-           "cell_updates_per_s": rate, "s_per_step": t["median_s"] / steps, **t}
-    if bw_GBps:
-        word = np.dtype(dtype).itemsize * lat.channels
-        ceiling = bw_GBps * 1e9 / (WORDS_PER_STEP[method] * word)
-        row.update(ceiling_cell_updates_per_s=ceiling, fraction_of_ceiling=rate / ceiling,
-                   fraction_of_io_bound=rate / (bw_GBps * 1e9 / (2 * word)))
+           "cell_updates_per_s": rate, "s_per_step": t["median_s"] / steps, "finite": finite, **t}
+    if ceiling:
+        itemsize, C = np.dtype(dtype).itemsize, lat.channels
+        bound = ceilings.cell_update_ceiling(ceiling["GB_per_s"], method, C, itemsize)
+        row.update(bytes_per_cell_step=ceilings.step_bytes(method, C, itemsize), ceiling_cell_updates_per_s=bound,
+                   fraction_of_ceiling=rate / bound,
+                   fraction_of_io_bound=rate * 2 * C * itemsize / (ceiling["GB_per_s"] * 1e9))
+    if reference:
+        ref = ceilings.reference_stencil(shape, dtype, method, target_updates=target_updates, repeats=repeats)
+        row.update(reference_cell_updates_per_s=ref["cell_updates_per_s"],
+                   fraction_of_reference=rate / ref["cell_updates_per_s"], reference=ref)
     return row
 
 
@@ -167,61 +174,90 @@ def exponax_comparison(tolerance=1e-4, sizes=(8, 16, 32, 64, 128, 256)) -> dict:
     return out
 
 
-def run(quick: bool = False) -> dict:
-    bw = bandwidth()
-    rows = []
-    sizes2 = [(64, 64), (256, 256), (1024, 1024), (2048, 2048)]
-    for shape in sizes2:
-        rows.append(throughput(shape, bw_GBps=bw["GB_per_s"]))
-    for method in ("euler", "heun", "rk4"):
-        rows.append(throughput((1024, 1024), method=method, bw_GBps=bw["GB_per_s"]))
+SIZES = {  # float32 SSP-RK3 2D shapes, the other integrators' shape, float64 and 3D shapes
+    "full": dict(ssprk3=[(64, 64), (256, 256), (1024, 1024), (2048, 2048)], methods=(1024, 1024),
+                 float64=[(256, 256), (1024, 1024), (2048, 2048)], three_d=[(64, 64, 64), (128, 128, 128)],
+                 numpy=(1024, 1024), flux=[(256, 256), (1024, 1024)], exponax=True),
+    "quick": dict(ssprk3=[(64, 64), (256, 256), (1024, 1024), (2048, 2048)], methods=(1024, 1024),
+                  float64=[(1024, 1024)], three_d=[(64, 64, 64)], numpy=(1024, 1024),
+                  flux=[(256, 256), (1024, 1024)], exponax=True),
+    # the dry run of the GPU plan on a CPU (tests): every code path, nothing large
+    "tiny": dict(ssprk3=[(32, 32)], methods=(32, 32), float64=[(32, 32)], three_d=[(8, 8, 8)], numpy=(32, 32),
+                 flux=[(32, 32)], exponax=False),
+}
+
+
+def run(quick: bool = False, size: str | None = None) -> dict:
+    """Every measurement at `size` ("full", "quick" or "tiny"; default by `quick`). On an
+    accelerator the float32 SSP-RK3 rows add 4096² (the shape of its target) and every row runs
+    50× more cell-updates (milliseconds otherwise)."""
+    import os
+
     import jax
 
+    size = size or ("quick" if quick else "full")
+    cfg = SIZES[size]
+    accelerator = jax.default_backend() != "cpu"
+    updates = 1e9 if accelerator else 2e7
+    if size == "tiny":
+        updates = 2e4
+    load_before = os.getloadavg()
+    bw = ceilings.memory_ceiling(8 if size == "tiny" else 256)
+    rows = []
+    for shape in cfg["ssprk3"] + ([(4096, 4096)] if accelerator and size != "tiny" else []):
+        rows.append(throughput(shape, ceiling=bw, repeats=3 if size != "full" else 5, target_updates=updates))
+    for method in ("euler", "heun", "rk4"):
+        rows.append(throughput(cfg["methods"], method=method, ceiling=bw, target_updates=updates))
     with jax.enable_x64(True):
-        for shape in ([(256, 256), (1024, 1024)] if quick else [(256, 256), (1024, 1024), (2048, 2048)]):
-            rows.append(throughput(shape, dtype="float64", bw_GBps=bw["GB_per_s"]))
-    for shape in ([(64, 64, 64)] if quick else [(64, 64, 64), (128, 128, 128)]):
-        rows.append(throughput(shape, bw_GBps=bw["GB_per_s"]))
-    np_shape = (512, 512) if quick else (1024, 1024)
-    numpy_row = numpy_baseline(np_shape)
+        for shape in cfg["float64"]:
+            rows.append(throughput(shape, dtype="float64", ceiling=bw, target_updates=updates))
+    for shape in cfg["three_d"]:
+        rows.append(throughput(shape, ceiling=bw, target_updates=updates))
+    np_shape = cfg["numpy"]
+    numpy_row = numpy_baseline(np_shape, steps=3 if size == "full" else 2)
     jax_row = next(r for r in rows if r["shape"] == list(np_shape) and r["dtype"] == "float32"
-                   and r["method"] == "ssprk3") if not quick else throughput(np_shape, bw_GBps=bw["GB_per_s"])
+                   and r["method"] == "ssprk3")
     # the default (smooth) face flux against upwinding, same sizes, same run
     flux_cost = []
-    for shape in [(256, 256), (1024, 1024)]:
+    for shape in cfg["flux"]:
         default = next(r for r in rows if r["shape"] == list(shape) and r["dtype"] == "float32" and r["method"] == "ssprk3")
-        upwind = throughput(shape, advection="upwind")
+        upwind = throughput(shape, advection="upwind", reference=False, target_updates=updates)
         flux_cost.append({"shape": list(shape), "advection": default["advection"],
                           "cell_updates_per_s": default["cell_updates_per_s"],
                           "upwind_cell_updates_per_s": upwind["cell_updates_per_s"],
                           "throughput_ratio_vs_upwind": default["cell_updates_per_s"] / upwind["cell_updates_per_s"]})
-    result = {
+    return {
         "benchmark": "solver",
+        "quick": quick,
+        "size": size,
         "machine": machine(),
+        "load_average_before": load_before,
         "bandwidth": bw,
         "throughput": rows,
         "flux_cost": flux_cost,
         "numpy": numpy_row,
         "speedup_vs_numpy": jax_row["cell_updates_per_s"] / numpy_row["cell_updates_per_s"],
         "speedup_vs_numpy_shape": list(np_shape),
-        "exponax": exponax_comparison(),
+        "exponax": exponax_comparison() if cfg["exponax"] else {},
+        "load_average_after": os.getloadavg(),
     }
-    return result
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--tiny", action="store_true", help="32² and 8³ only: the dry run of `rsvp bench --device gpu`")
     p.add_argument("--out", default="benchmarks/results/solver.json")
     args = p.parse_args(argv)
-    result = run(args.quick)
+    result = run(args.quick, "tiny" if args.tiny else None)
     from ..io import write_json
 
     write_json(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "throughput"}, indent=1, default=str)[:3000])
     for r in result["throughput"]:
         print(f"{'x'.join(map(str, r['shape'])):>12} {r['dtype']:8s} {r['method']:6s} "
-              f"{r['cell_updates_per_s']:.3g} cell-updates/s, {100 * r.get('fraction_of_ceiling', float('nan')):.0f}% of ceiling")
+              f"{r['cell_updates_per_s']:.3g} cell-updates/s, {100 * r.get('fraction_of_ceiling', float('nan')):.1f}% of "
+              f"the copy ceiling, {r.get('fraction_of_reference', float('nan')):.2f}x the reference stencil")
 
 
 if __name__ == "__main__":

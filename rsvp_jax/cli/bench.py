@@ -29,8 +29,33 @@ def register(sub) -> None:
     add_output_args(p, "out/bench")
     p.add_argument("--quick", action="store_true", help="small sizes: the whole run in a few minutes")
     p.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(SUITES)}")
-    p.add_argument("--readme", default=None, help="also replace the results table in this markdown file")
+    p.add_argument("--readme", default=None, help="also replace the results table in this markdown file (the CPU "
+                                                   "table, or with --device gpu the GPU section, never both)")
+    p.add_argument("--device", choices=DEVICES, default="cpu",
+                   help="cpu (default) or gpu: every suite on the GPU (JAX_PLATFORMS=cuda, --quick sizes, the solver "
+                        "adds 4096²); a suite that did not run on the GPU counts as failed")
+    p.add_argument("--dry-run", action="store_true",
+                   help="with --device gpu: the same plan on this machine's CPU at tiny sizes (the solver at 32²), to "
+                        "check the script without a GPU")
     p.set_defaults(func=run)
+
+
+DEVICES = ("cpu", "gpu")
+PLATFORMS = {"cpu": "cpu", "gpu": "cuda"}  # JAX_PLATFORMS for each --device
+
+
+def _plan(args) -> tuple[dict, list[str], str]:
+    """(environment, extra suite flags, the backend the results must come from) for this run."""
+    env = os.environ.copy()
+    if args.dry_run and args.device != "gpu":
+        raise ConfigError("--dry-run checks the GPU plan: use it with --device gpu")
+    if args.device == "gpu" and not args.dry_run:
+        env["JAX_PLATFORMS"] = PLATFORMS["gpu"]
+        return env, ["--quick"], "gpu"
+    if args.dry_run:
+        env["JAX_PLATFORMS"] = "cpu"
+        return env, ["--quick"], "cpu"
+    return env, ["--quick"] if args.quick else [], "cpu"
 
 
 def _selected(only) -> list[str]:
@@ -56,19 +81,23 @@ def run(args) -> int:
     from ..bench import report
 
     names = _selected(args.only)
+    env, flags, backend = _plan(args)
     with open_out(args, "bench") as folder:
-        failed, table = _run(args, names, folder.work)
+        failed, table, seconds = _run(args, names, folder.work, env, flags, backend)
     out = folder.path
     if args.readme:
-        report.update_readme(Path(args.readme), table)
+        section = "gpu" if args.device == "gpu" else "cpu"
+        heading = report.GPU_HEADING + (" (dry run on a CPU: not GPU figures)" if args.dry_run else "")
+        report.update_readme(Path(args.readme), table, section=section,
+                             heading=heading if section == "gpu" else None)
     say(table)
-    say(f"wrote bench.json, bench.md, bench.png and summary.json to {out}/")
+    say(f"wrote bench.json, bench.md, bench.png and summary.json to {out}/ in {seconds:.0f} s")
     if failed:
         raise ConfigError(f"benchmark suite(s) failed: {', '.join(failed)} (see {out}/bench.json)")
     return 0
 
 
-def _run(args, names, out):
+def _run(args, names, out, env, flags, backend):
     from .. import io
     from ..bench import report
 
@@ -81,11 +110,12 @@ def _run(args, names, out):
             failed.append(name)
             say(f"[{i}/{len(names)}] {name}: skipped ({module} is not installed)")
             continue
-        say(f"[{i}/{len(names)}] {name}: running {module}{' --quick' if args.quick else ''} ...")
+        suite_flags = ["--tiny"] if args.dry_run and name == "solver" else flags
+        say(f"[{i}/{len(names)}] {name}: running {module} {' '.join(suite_flags)} ...")
         t = Timer()
         path = out / f"{name}.json"
-        cmd = [sys.executable, "-m", module, "--out", str(path), *(["--quick"] if args.quick else [])]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        cmd = [sys.executable, "-m", module, "--out", str(path), *suite_flags]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0 or not path.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()
             results[name] = {"error": tail[-1] if tail else f"exit status {proc.returncode}"}
@@ -93,15 +123,23 @@ def _run(args, names, out):
             say(f"    failed after {t():.0f} s: {results[name]['error']}")
             continue
         results[name] = json.loads(path.read_text())
+        ran_on = results[name].get("machine", {}).get("backend")
+        if ran_on is not None and ran_on != backend:
+            results[name] = {"error": f"ran on {ran_on}, not {backend}"}
+            failed.append(name)
+            say(f"    failed: it ran on {ran_on}, not {backend}")
+            continue
         say(f"    done in {t():.0f} s")
     rows = report.headlines(results)
     table = report.markdown(rows, results)
-    bench = {"quick": args.quick, "seconds": timer(), "suites": results, "headlines": rows, "failed": failed}
+    bench = {"quick": args.quick or args.device == "gpu", "device": args.device, "dry_run": args.dry_run,
+             "seconds": timer(), "suites": results, "headlines": rows, "failed": failed}
     io.write_json(out / "bench.json", bench)
     with io.atomic_path(out / "bench.md") as tmp:
         tmp.write_text(table)
     io.write_figure(report.figure(rows, results), out / "bench.png")
-    io.write_json(out / "summary.json", {"command": "bench", "quick": args.quick, "seconds": bench["seconds"],
+    io.write_json(out / "summary.json", {"command": "bench", "quick": bench["quick"], "device": args.device,
+                                         "dry_run": args.dry_run, "seconds": bench["seconds"],
                                          "headlines": rows, "failed": failed,
                                          "files": ["bench.json", "bench.md", "bench.png"]})
-    return failed, table
+    return failed, table, bench["seconds"]

@@ -88,6 +88,25 @@ def _stage(t: Tableau, i, f, x, u, acc, dt, coef):
     return u, acc
 
 
+def _staged_carrying_k(t: Tableau, f, x, dt, static, traced):
+    """The staged form of a method with weights and γ = 0 (RK4): stages 1 .. s−1 in one loop that
+    carries (k_{i−1}, acc), each forming u_i = α x + β dt k_{i−1} where it reads it. u is never
+    carried and the last stage is no special case, so the right-hand side is traced twice, not
+    three times (RK4 on the rsvp model: 76 fusions compiled against 114). The same arithmetic
+    as `_stage`: α x + 0·u + β dt k is α x + β dt k to the last bit."""
+
+    def stage(i, k, acc, coef):
+        u = _axpy([(coef("alpha", i - 1), x), (coef("beta", i - 1) * dt, k)])
+        k = f(u)
+        return k, _axpy([(1.0, acc), (coef("weights", i) * dt, k)])
+
+    k = f(x)
+    acc = _axpy([(1.0, x), (static("weights", 0) * dt, k)])
+    if t.stages > 1:
+        k, acc = jax.lax.fori_loop(1, t.stages, lambda i, c: stage(i, c[0], c[1], traced), (k, acc))
+    return acc
+
+
 def rk_step(method: str, f, x, dt, staged: bool = False):
     """One step of `method` (a key of `TABLEAUS`) for ∂_t x = f(x), x any pytree; dt a scalar."""
     t = TABLEAUS[method]
@@ -103,6 +122,8 @@ def rk_step(method: str, f, x, dt, staged: bool = False):
     if t.weights is not None:
         table["weights"] = jnp.asarray(t.weights, dtype)
     traced = lambda name, i: table[name][i]  # noqa: E731
+    if t.weights is not None and not any(t.gamma):
+        return _staged_carrying_k(t, f, x, dt, static, traced)
     u, acc = _stage(t, 0, f, x, x, acc, dt, static)
     last = t.stages - 1 if t.weights is not None else t.stages  # the loop's end (exclusive)
     if last > 1:
