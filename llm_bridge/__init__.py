@@ -55,12 +55,12 @@ from .jacobian import (
     steering_vector,
     token_top_k,
 )
-from .model import LAYER_PARAMS, Decoder, LanguageModel, ModelConfig, RopeSpec, Trace, rms_norm
+from .model import LAYER_PARAMS, Decoder, Gates, LanguageModel, ModelConfig, Recording, RopeSpec, Trace, rms_norm
 from .report import jacobian_to_folder
 from .weights import NAMED_MODELS, config_from_gguf, config_from_hf, load
 
 __all__ = [
-    "BridgeError", "Decoder", "LAYER_PARAMS", "LanguageModel", "ModelConfig", "NAMED_MODELS",
+    "BridgeError", "Decoder", "Gates", "LAYER_PARAMS", "LanguageModel", "Recording", "ModelConfig", "NAMED_MODELS",
     "PromptError", "PromptTooLongError", "RopeSpec", "Trace", "UnknownArchitectureError",
     "UnknownModelError", "UnsafeCheckpointError", "UnsupportedConfigError",
     "UnsupportedQuantizationError", "WeightFileError", "config_from_gguf", "config_from_hf",
