@@ -150,7 +150,12 @@ class OutputFolder:
             p = p.parent
         try:
             for d in reversed(missing):
-                d.mkdir()
+                try:
+                    d.mkdir()
+                except FileExistsError:  # another run made it meanwhile: the lock decides who writes
+                    if not d.is_dir():
+                        raise
+                    continue
                 self._made.append(d)
         except OSError as e:
             self._unmake()
