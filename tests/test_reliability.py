@@ -377,6 +377,9 @@ def test_two_sweeps_on_one_folder_exactly_one_runs(tmp_path, capsys):
     assert run_cli(capsys, *SWEEP, "--out", ref)[0] == 0
     with xr.open_dataset(shared / "sweep.nc", engine="h5netcdf") as a, xr.open_dataset(ref / "sweep.nc", engine="h5netcdf") as b:
         assert set(a.data_vars) == set(b.data_vars)
+        assert all("long_name" in a[n].attrs and (a[n].dtype.kind not in "iuf" or a[n].attrs["units"] == "1")
+                   for n in [*a.coords, *a.data_vars])  # sweep.nc is self-describing too
+        assert a.attrs["history"].startswith("rsvp sweep --shape 8,8") and a.attrs["Conventions"] == "CF-1.8"
         for name in a.data_vars:
             if a[name].dtype.kind in "fiu":
                 np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)

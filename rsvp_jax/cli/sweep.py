@@ -148,10 +148,18 @@ def run(args) -> int:
         x0 = lambda seed: initial_state(lat, kind=init, seed=check_seed(seed, "--param seed"), dtype=dtype)  # noqa: E731
     else:
         x0 = initial_from_args(args, lat)
-    if not dist.is_main():  # only process 0 writes
+    out, refusal = None, ""
+    if dist.is_main():  # only process 0 writes; the sweep's store resumes in place (not staged)
+        try:
+            out = open_out(args, "sweep", staged=False)
+        except ConfigError as e:
+            refusal = str(e)
+    if dist.broadcast(np.asarray([bool(refusal)], np.int8))[0]:  # every process stops, not only process 0
+        raise ConfigError(refusal or "process 0 refused the output folder (see its error)")
+    if out is None:
         _run(args, model, lat, x0, grid, shape, save_every, None, plots, timer)
         return 0
-    with open_out(args, "sweep", staged=False) as out:  # the sweep's store resumes in place
+    with out:
         summary = _run(args, model, lat, x0, grid, shape, save_every, out.path, plots, timer)
     say(f"wrote {', '.join(summary['files'])} and summary.json to {out.path}/")
     return 0

@@ -150,7 +150,12 @@ class OutputFolder:
             p = p.parent
         try:
             for d in reversed(missing):
-                d.mkdir()
+                try:
+                    d.mkdir()
+                except FileExistsError:  # another run made it meanwhile: the lock decides who writes
+                    if not d.is_dir():
+                        raise
+                    continue
                 self._made.append(d)
         except OSError as e:
             self._unmake()
@@ -270,11 +275,13 @@ class OutputFolder:
         try:
             # A run that turned non-finite wrote what it promises to keep (its snapshots and a summary).
             if error is None or (isinstance(error, NonFiniteError) and (self.work / MANIFEST).exists()):
-                self.commit()
-            if error is None or isinstance(error, NonFiniteError) or (self.path / MANIFEST).exists():
-                self._made = []  # the folder holds results now: keep it
+                try:
+                    self.commit()
+                except OSError as e:
+                    raise ConfigError(f"--out {str(self.path)!r}: the results could not be moved into place "
+                                      f"({e.strerror}); free some space and run the command again") from None
         finally:
-            self.close()
+            self.close()  # folders made for a run that wrote nothing go again (only empty ones)
 
 
 def _holder(lock: Path) -> str:
