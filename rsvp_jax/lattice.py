@@ -156,6 +156,22 @@ def gradient(f, lat: Lattice, order: int = 2):
     return stack_components([derivative(f, lat, d, order) for d in range(lat.ndim)], lat)
 
 
+def gradient_of(fn, fields, lat: Lattice, order: int = 2):
+    """∇ fn(*fields) for a pointwise `fn` (e.g. a pressure c²Φ + c_S²S), by shifting the fields
+    and applying `fn` at each neighbour: the numbers of `gradient(fn(*fields))`, without
+    forming and shifting a new array (the fields' shifts are shared with the rest of a step)."""
+    out = []
+    for d in range(lat.ndim):
+        a, h = _axis(lat, d), lat.spacing
+        at = lambda k: fn(*(shift(f, k, a) for f in fields))  # noqa: E731
+        if order == 2:
+            out.append((at(1) - at(-1)) / (2.0 * h))
+        else:
+            _check_order(order)
+            out.append((8.0 * (at(1) - at(-1)) - (at(2) - at(-2))) / (12.0 * h))
+    return stack_components(out, lat)
+
+
 def component(v, lat: Lattice, d: int):
     """The d-th component of a vector field of shape (..., D, *N)."""
     return jnp.take(v, d, axis=-lat.ndim - 1)
@@ -229,11 +245,18 @@ def velocity_gradient_squared(v, lat: Lattice, order: int = 2):
 
     This is the dissipation that the discrete ν∇²v actually produces, and it is ≥ 0 by
     construction; it is what makes the entropy production σ ≥ 0 exactly.
+
+    The left face's difference is taken of the shifted v (`shift` commutes with every
+    pointwise operation, so the numbers are those of shifting the right faces' squares): v
+    and its neighbours are then the only arrays shifted, and the same shifts serve the
+    Laplacian and the transport of the same step (XLA CPU writes every shifted array out).
     """
     out = 0.0
     for d in range(lat.ndim):
+        left = shift(v, -1, _axis(lat, d))
         g2 = sum_components(face_difference(v, lat, d, order) ** 2, lat)
-        out = out + 0.5 * (g2 + shift(g2, -1, _axis(lat, d)))
+        g2_left = sum_components(face_difference(left, lat, d, order) ** 2, lat)
+        out = out + 0.5 * (g2 + g2_left)
     return out
 
 
@@ -350,22 +373,43 @@ def transport_fluxes(q, v, diffusivity, lat: Lattice, order: int = 2, advection:
     """
     if advection not in ADVECTION_SCHEMES:
         raise ConfigError(f"advection scheme {advection!r} is unknown; valid schemes are {ADVECTION_SCHEMES}")
-    fluxes = []
+    return [_face_flux(q, v, diffusivity, lat, d, order, advection, delta) for d in range(lat.ndim)]
+
+
+def _face_flux(q, v, diffusivity, lat: Lattice, d: int, order: int, advection: str, delta):
+    """The face flux along axis d of `transport_fluxes`, at faces i + ½."""
+    u = face_average(component(v, lat, d), lat, d, order)
+    if advection == "upwind":
+        return upwind_flux(q, u, lat, d) - diffusivity * face_difference(q, lat, d, order)
+    flux = u * face_average(q, lat, d, order)
+    if advection == "central":
+        return flux - diffusivity * face_difference(q, lat, d, order)
+    if order == 2:  # u q̄ − (κ + κ_num) ∂q: the physical and the numerical diffusion in one term
+        return flux - face_diffusivity(u, diffusivity, lat.spacing, delta, advection) * face_difference(q, lat, d)
+    # the physical part at order 4, the added (monotone) part with the order-2 difference
+    k_num = numerical_diffusivity(u, diffusivity, lat.spacing, delta, advection)
+    return flux - diffusivity * face_difference(q, lat, d, order) - k_num * face_difference(q, lat, d)
+
+
+def transport_divergence(q, v, diffusivity, lat: Lattice, order: int = 2, advection: str = "smooth", delta=0.0):
+    """∇·F of the face fluxes F of `transport_fluxes`: the same numbers as
+    `flux_divergence(transport_fluxes(...))`, computed faster on XLA CPU.
+
+    The flux at face i − ½ is the face flux function of the cells left of it, so it is taken of
+    the shifted q and v (`shift` commutes with every pointwise operation) instead of shifting
+    the flux: only q and v are ever shifted, and each axis' flux is one fused expression, never
+    an array written out and then shifted (measured on the rsvp step, 2048² float32: 97 → 76
+    compiled kernels).
+    """
+    if advection not in ADVECTION_SCHEMES:
+        raise ConfigError(f"advection scheme {advection!r} is unknown; valid schemes are {ADVECTION_SCHEMES}")
+    out = 0.0
     for d in range(lat.ndim):
-        u = face_average(component(v, lat, d), lat, d, order)
-        if advection == "upwind":
-            fluxes.append(upwind_flux(q, u, lat, d) - diffusivity * face_difference(q, lat, d, order))
-            continue
-        flux = u * face_average(q, lat, d, order)
-        if advection == "central":
-            flux = flux - diffusivity * face_difference(q, lat, d, order)
-        elif order == 2:  # u q̄ − (κ + κ_num) ∂q: the physical and the numerical diffusion in one term
-            flux = flux - face_diffusivity(u, diffusivity, lat.spacing, delta, advection) * face_difference(q, lat, d)
-        else:  # the physical part at order 4, the added (monotone) part with the order-2 difference
-            k_num = numerical_diffusivity(u, diffusivity, lat.spacing, delta, advection)
-            flux = flux - diffusivity * face_difference(q, lat, d, order) - k_num * face_difference(q, lat, d)
-        fluxes.append(flux)
-    return fluxes
+        a = _axis(lat, d)
+        right = _face_flux(q, v, diffusivity, lat, d, order, advection, delta)
+        left = _face_flux(shift(q, -1, a), shift(v, -1, a), diffusivity, lat, d, order, advection, delta)
+        out = out + (right - left) / lat.spacing
+    return out
 
 
 def advective_derivative(v, lat: Lattice, order: int = 2):

@@ -121,17 +121,19 @@ class Rsvp(Model):
         order, D = self.order, lat.ndim
         sigma = self.entropy_production(lat, x)
 
-        phi_fluxes = self.transport_fluxes(lat, x.phi, x.v, self.D_phi)
-        dphi = -L.flux_divergence(phi_fluxes, lat) - self.lam * sigma
+        dphi = -self.transport_divergence(lat, x.phi, x.v, self.D_phi) - self.lam * sigma
 
-        S_fluxes = self.transport_fluxes(lat, x.S, x.v, self.D_S)
-        if self.hyperdiffusion:
+        if self.hyperdiffusion:  # ε ∂(∇²S) joins the S flux at the faces
             lap_S = L.laplacian(x.S, lat, order)
-            S_fluxes = [F + self.eps * L.face_difference(lap_S, lat, d, order) for d, F in enumerate(S_fluxes)]
-        dS = -L.flux_divergence(S_fluxes, lat) + sigma
+            S_fluxes = [F + self.eps * L.face_difference(lap_S, lat, d, order)
+                        for d, F in enumerate(self.transport_fluxes(lat, x.S, x.v, self.D_S))]
+            dS = -L.flux_divergence(S_fluxes, lat) + sigma
+        else:
+            dS = -self.transport_divergence(lat, x.S, x.v, self.D_S) + sigma
 
-        pressure = self.c_phi**2 * x.phi + self.s * self.c_S**2 * x.S
-        dv = -L.gradient(pressure, lat, order) - self.gamma * x.v + self.nu * L.laplacian(x.v, lat, order)
+        c2, s2 = self.c_phi**2, self.s * self.c_S**2
+        grad_p = L.gradient_of(lambda phi, S: c2 * phi + s2 * S, (x.phi, x.S), lat, order)  # p = c_Φ²Φ + s c_S²S
+        dv = -grad_p - self.gamma * x.v + self.nu * L.laplacian(x.v, lat, order)
         if D == 2:
             v1, v2 = L.component(x.v, lat, 0), L.component(x.v, lat, 1)
             dv = dv + self.omega * L.stack_components([-v2, v1], lat)
