@@ -10,6 +10,9 @@
 
     dj = lb.detached_jacobian(m, ids)           # dj.jacobian (d, T, d), dj.relative_error, ...
     lj = lb.layer_jacobians(m, ids)             # every layer's output, attention and MLP parts
+    lj = lb.layer_jacobians(m, ids, span="single")   # ... each layer alone ("to_output": layer → end)
+    att = lb.attribution(m, ids)                # the logit split over (token, layer, head / MLP), exactly
+    lens = lb.detached_lens(m, prompts)         # per-layer last-token maps averaged over prompts
     spectra = lb.llm_spectra(m, ids)            # per-token / joint / per-layer spectra, decoded
     top = lb.token_top_k(m, ids, 16)            # every token's top-16 triplets, for long prompts
     lb.jacobian_to_folder(m, ids, "out/")       # figures, llm_jacobian.nc and summary.json
@@ -39,20 +42,32 @@ from .errors import (
 from .jacobian import (
     COMPONENTS,
     PARTS,
+    SPANS,
+    Attribution,
     DetachedJacobian,
+    DetachedLens,
+    HeadJacobians,
     LayerJacobians,
     TopK,
+    attribution,
     decompose,
     detached_jacobian,
     detached_jacobians,
+    detached_lens,
+    detachment_gap,
+    head_jacobians,
     jacobian_flops,
     joint_top_k,
     layer_jacobians,
     layer_spectra,
+    lens_decode,
+    linearity_certificate,
     llm_spectra,
+    singular_path,
     steer,
     steered_logits,
     steering_vector,
+    token_importance,
     token_top_k,
 )
 from .model import LAYER_PARAMS, Decoder, Gates, LanguageModel, ModelConfig, Recording, RopeSpec, Trace, rms_norm
@@ -66,9 +81,12 @@ __all__ = [
     "UnsupportedQuantizationError", "WeightFileError", "config_from_gguf", "config_from_hf",
     "load", "rms_norm",
     # detached Jacobians and their spectra
-    "COMPONENTS", "DetachedJacobian", "LayerJacobians", "PARTS", "TopK", "decompose", "detached_jacobian",
+    "COMPONENTS", "DetachedJacobian", "LayerJacobians", "PARTS", "SPANS", "TopK", "decompose", "detached_jacobian",
     "detached_jacobians", "jacobian_flops", "joint_top_k", "layer_jacobians", "layer_spectra", "llm_spectra",
     "steer", "steered_logits", "steering_vector", "token_top_k",
+    # heads, attribution, the lens, the gap to the ordinary Jacobian, certificates
+    "Attribution", "DetachedLens", "HeadJacobians", "attribution", "detached_lens", "detachment_gap", "head_jacobians",
+    "lens_decode", "linearity_certificate", "singular_path", "token_importance",
     # one prompt's analysis, written to a folder
     "jacobian_to_folder",
 ]

@@ -180,3 +180,136 @@ def write_gguf(model: torch.nn.Module, path) -> None:
 
 def rest_is(gname: str, prefixes) -> bool:
     return gname.startswith("blk.") and gname.split(".", 2)[2].startswith(prefixes)
+
+
+# --------------------------------------------------------------------------- a NumPy reference of the frozen map
+
+
+def _np_act(name, x):
+    if name == "silu":
+        return x / (1.0 + np.exp(-x))
+    if name == "gelu":
+        from scipy.special import erf
+
+        return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def _np_rotate(x, cos, sin):
+    half = cos.shape[-1]
+    r = 2 * half
+    x1, x2 = x[..., :half], x[..., half:r]
+    c = np.concatenate([cos, cos], -1)[:, None]
+    s = np.concatenate([sin, sin], -1)[:, None]
+    return np.concatenate([x[..., :r] * c + np.concatenate([-x2, x1], -1) * s, x[..., r:]], -1)
+
+
+def numpy_attribution(decoder, ids, target, contrast=None):
+    """The exact attribution, independently of JAX and PyTorch, in float64 NumPy.
+
+    One ordinary forward pass records every gate (norm normalisers, attention weights, MLP gates,
+    the final norm and soft-cap); the frozen map is then run on each input token alone (biases
+    off) and on the biases alone, and every head's and MLP's output at the last position is
+    dotted with the frozen readout w'. Returns (contributions (L, H+1, T), embedding path (T,),
+    bias part (scalar), logit (capped, target − contrast))."""
+    c = decoder.config
+    P = {k: np.asarray(v, np.float64) for k, v in decoder.layers.arrays().items()}
+    emb = np.asarray(decoder.embed_tokens[...], np.float64)
+    unemb = emb if decoder.unembed_weight is None else np.asarray(decoder.unembed_weight[...], np.float64)
+    ids = np.asarray(ids)
+    x = emb[ids] * (c.embed_scale or 1.0)
+    t, d = x.shape
+    H, G, K = c.num_heads, c.num_kv_heads, c.head_dim
+
+    def inv_rms(v):
+        return 1.0 / np.sqrt(np.mean(v * v, -1, keepdims=True) + c.norm_eps)
+
+    def weight(w):
+        return w + c.norm_offset
+
+    pos = np.arange(t, dtype=np.float64)
+    tables = []
+    for r in c.ropes:
+        ang = pos[:, None] * r.inv_freq(np.float64)[None]
+        tables.append((np.cos(ang), np.sin(ang)))
+
+    def run(x, gates=None, bias=1.0):
+        record, out = [], []
+        h = x
+        for l in range(c.num_layers):
+            p = {k: v[l] for k, v in P.items()}
+            g = None if gates is None else gates[l]
+            b = {k: bias * p[k] if k in p else 0.0 for k in ("q_bias", "k_bias", "v_bias", "o_bias", "gate_bias",
+                                                               "up_bias", "down_bias")}
+            s1 = (inv_rms(h) if g is None else g[0]) if c.pre_norms else None
+            xn = h * s1 * weight(p["attn_norm"]) if c.pre_norms else h
+            v = (xn @ p["v"].T + b["v_bias"]).reshape(t, G, K)
+            if g is None:
+                q = xn @ p["q"].T + b["q_bias"]
+                k = xn @ p["k"].T + b["k_bias"]
+                if c.qk_norm == "projection":
+                    q, k = q * inv_rms(q) * weight(p["q_norm"]), k * inv_rms(k) * weight(p["k_norm"])
+                q, k = q.reshape(t, H, K), k.reshape(t, G, K)
+                if c.qk_norm == "head":
+                    q, k = q * inv_rms(q) * weight(p["q_norm"]), k * inv_rms(k) * weight(p["k_norm"])
+                cos, sin = tables[c.layer_ropes[l]]
+                q, k = _np_rotate(q, cos, sin), _np_rotate(k, cos, sin)
+                kv = np.arange(H) // (H // G)
+                scores = np.einsum("thk,shk->hts", q, k[:, kv]) * c.query_scale
+                if c.attn_softcap:
+                    scores = c.attn_softcap * np.tanh(scores / c.attn_softcap)
+                i, j = np.arange(t)[:, None], np.arange(t)[None]
+                window = c.layer_windows[l] or t + 1
+                scores = np.where((j <= i) & (i - j < window), scores, -np.inf)
+                wts = np.exp(scores - scores.max(-1, keepdims=True))
+                wts = wts / wts.sum(-1, keepdims=True)
+            else:
+                wts = g[1]
+            kv = np.arange(H) // (H // G)
+            o = np.einsum("hts,shk->thk", wts, v[:, kv])
+            heads = np.einsum("thk,dhk->thd", o, p["o"].reshape(d, H, K))
+            a = heads.sum(1) + b["o_bias"]
+            ob = np.broadcast_to(b["o_bias"], (t, d)).astype(np.float64)
+            s2 = None
+            if c.post_norms:
+                s2 = inv_rms(a) if g is None else g[2]
+                f = s2 * weight(p["post_attn_norm"])
+                a, heads, ob = a * f, heads * f[:, None], ob * f
+            mid = h + a
+            s3 = (inv_rms(mid) if g is None else g[3]) if c.pre_norms else None
+            xm = mid * s3 * weight(p["mlp_norm"]) if c.pre_norms else mid
+            gate = _np_act(c.activation, xm @ p["gate"].T + b["gate_bias"]) if g is None else g[4]
+            mo = (gate * (xm @ p["up"].T + b["up_bias"])) @ p["down"].T + b["down_bias"]
+            s4 = None
+            if c.post_norms:
+                s4 = inv_rms(mo) if g is None else g[5]
+                mo = mo * s4 * weight(p["post_mlp_norm"])
+            h = mid + mo
+            record.append((s1, wts, s2, s3, gate, s4))
+            out.append((heads[-1], ob[-1], mo[-1]))
+        return h, record, out
+
+    h, gates, _ = run(x)
+    final = inv_rms(h[-1])
+    factor = final * weight(np.asarray(decoder.final_norm_weight[...], np.float64))
+    y = h[-1] * factor
+    rows = [target] + ([] if contrast is None else [contrast])
+    z = unemb[rows] @ y
+    cap = c.final_softcap
+    g = cap * np.tanh(z / cap) / z if cap else np.ones_like(z)
+    signs = np.array([1.0, -1.0])[: len(rows)]
+    readout = ((signs * g) @ unemb[rows]) * factor
+    logit = float(signs @ (g * z))
+    contributions = np.zeros((c.num_layers, H + 1, t))
+    for i in range(t):
+        only = np.zeros_like(x)
+        only[i] = x[i]
+        _, _, out = run(only, gates, bias=0.0)
+        for l, (heads, _, mo) in enumerate(out):
+            contributions[l, :H, i] = heads @ readout
+            contributions[l, H, i] = mo @ readout
+    _, _, out = run(np.zeros_like(x), gates, bias=1.0)
+    bias = sum(float(heads.sum(0) @ readout + ob @ readout + mo @ readout) for heads, ob, mo in out)
+    embedding = np.zeros(t)
+    embedding[-1] = x[-1] @ readout
+    return contributions, embedding, bias, logit

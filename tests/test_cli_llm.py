@@ -9,7 +9,9 @@ from llm_helpers import TINY, make_tiny
 from rsvp_jax.cli import main
 from rsvp_jax.io import open_dataset
 
-FILES = {"reconstruction.png", "jacobian.png", "spectra.png", "layers.png", "llm_jacobian.nc", "summary.json"}
+FILES = {"reconstruction.png", "jacobian.png", "spectra.png", "importance.png", "layers.png", "path.png", "llm_jacobian.nc",
+         "summary.json"}
+LAYER_FILES = {"layers.png", "path.png"}
 
 
 def _char_tokenizer(folder):
@@ -63,7 +65,7 @@ def test_the_library_function_behind_the_command(tiny_folder, tmp_path):
     ids = m.tokenize("a cab")
     lines = []
     summary = lb.jacobian_to_folder(m, ids, tmp_path / "lib", prompt="a cab", layers=(), modes=2, progress=lines.append)
-    assert {p.name for p in (tmp_path / "lib").iterdir()} == FILES - {"layers.png"}
+    assert {p.name for p in (tmp_path / "lib").iterdir()} == FILES - LAYER_FILES
     assert summary["relative_error"] <= 2e-6 and summary["prompt"] == "a cab" and "layer_ranks" not in summary
     assert len(summary["top_modes"]) == 2 and any("relative reconstruction error" in line for line in lines)
     (tmp_path / "a_file").write_text("")
@@ -72,6 +74,31 @@ def test_the_library_function_behind_the_command(tiny_folder, tmp_path):
     with pytest.raises(lb.BridgeError, match="layers"):
         lb.jacobian_to_folder(m, ids, tmp_path / "never", layers="all")
     assert not (tmp_path / "never").exists()
+
+
+def test_attribution_and_span(tiny_folder, tmp_path, capsys):
+    """--attribution --contrast TOKEN --span single: the attribution's figure, graph and arrays, the span's layers."""
+    out = tmp_path / "attr"
+    assert main(["llm-jacobian", "--model", str(tiny_folder), "--prompt", "a cab", "--out", str(out), "--modes", "2",
+                 "--attribution", "--contrast", "b", "--span", "single", "--share", "0.8"]) == 0
+    assert {p.name for p in out.iterdir()} == FILES | {"attribution.png", "attribution.json"}
+    summary = json.loads((out / "summary.json").read_text())
+    att = summary["attribution"]
+    assert att["contrast"] == "b" and att["error"] <= 1e-6 and att["graph"]["kept_share"] >= 0.8
+    assert abs(att["total"] - att["logit"]) <= 1e-5 * max(1.0, abs(att["logit"]))
+    assert summary["layer_ranks"]["span"] == "single" and max(map(max, summary["layer_ranks"]["relative_error"])) <= 2e-6
+    graph = json.loads((out / "attribution.json").read_text())
+    assert graph["summary"]["contrast"] == "b" and any(n["kind"] == "logit" for n in graph["nodes"])
+    ds = open_dataset(out / "llm_jacobian.nc")
+    assert ds["attribution"].dims == ("attribution_layer", "component", "token") and ds["attribution"].shape == (3, 5, 5)
+    assert ds.attrs["layer_span"] == "single" and ds.attrs["attribution_contrast"] == "b"
+    np.testing.assert_allclose(float(ds["attribution"].sum() + ds["attribution_embedding"].sum()
+                                     + ds["attribution_bias"].sum()) + ds.attrs["attribution_o_bias"],
+                               ds.attrs["attribution_logit"], rtol=1e-5, atol=1e-5)
+    assert "attribution" in capsys.readouterr().out
+    assert main(["llm-jacobian", "--model", str(tiny_folder), "--prompt", "a cab", "--out", str(tmp_path / "no"),
+                 "--attribution", "--contrast", "abc"]) == 2
+    assert "not one" in capsys.readouterr().err and not (tmp_path / "no").exists()
 
 
 @pytest.mark.slow
@@ -97,6 +124,7 @@ def test_smollm2_default_model_and_prompt(tmp_path, capsys):
     (["--prompt", "abcd", "--max-tokens", "3"], "more than --max-tokens 3"),
     (["--layers", "0,x"], "--layers"),
     (["--modes", "0"], "--modes 0"),
+    (["--contrast", "a"], "go with --attribution"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, words, tiny_folder, tmp_path, capsys):
     if "--model" not in argv:

@@ -26,6 +26,14 @@ How it is computed:
   to the bias parameters in the direction of their own values.
 - the reconstruction $\hat y = \sum_i J_i x_i + b$ in float64 on the host, and its relative
   error $\lVert y - \hat y\rVert / \lVert y\rVert$ against the *ordinary* forward output $y$.
+
+`detach=False` gives the *ordinary* Jacobian through the same code (every gate differentiated);
+the map is then not affine, so there is no bias term ($b = 0$) and the "reconstruction"
+$\sum_i J_i x_i$ shows how far the ordinary Jacobian is from explaining $y$.
+
+Prompts of different lengths go through `detached_jacobians` at once: padded at the end to one
+length, the padding's keys masked, each prompt's point read at its own last position; causality
+makes the Jacobian's padded columns exactly zero and the rest the one-at-a-time result.
 """
 
 from __future__ import annotations
@@ -67,11 +75,23 @@ class DetachedJacobian:
     layer: int | None = None
     component: str | None = None
     normed: bool = True
+    detached: bool = True
+    lengths: np.ndarray | None = None
 
     @property
     def blocks(self) -> np.ndarray:
         """The per-token Jacobians $J_i$ stacked as (T, d, d) (batched: (B, T, d, d))."""
         return np.moveaxis(self.jacobian, -2, -3)
+
+    def prompt(self, b: int) -> "DetachedJacobian":
+        """Prompt b of a batch, without its padding (a batch of one length: its row b)."""
+        if self.jacobian.ndim != 4:
+            raise BridgeError("prompt(b) is for a batch from detached_jacobians")
+        n = self.jacobian.shape[2] if self.lengths is None else int(self.lengths[b])
+        return dataclasses.replace(
+            self, jacobian=self.jacobian[b, :, :n], embeddings=self.embeddings[b, :n], output=self.output[b],
+            bias=self.bias[b], reconstruction=self.reconstruction[b], relative_error=float(self.relative_error[b]),
+            ids=self.ids[b, :n], lengths=None)
 
 
 # ----------------------------------------------------------------------------- the maps
@@ -100,37 +120,42 @@ def _layer_inputs(decoder: Decoder, index: int, t: int):
     return p, cos[r], sin[r], decoder.attention_windows(index, index + 1)[0]
 
 
-def point_map(decoder: Decoder, *, layer=None, component=None, normed=True, detach=True):
-    """The map x (T, d) ↦ the last token's state (d,) at the chosen point of the network.
+def point_map(decoder: Decoder, *, layer=None, component=None, normed=True, detach=True, at=-1, length=None):
+    """The map x (T, d) ↦ the state (d,) of position `at` (default the last) at the chosen point.
 
     Layers before the point run on every position; the point's own layer computes its output
-    for the last position only (`Decoder.layer(last=True)`).
+    for that position only (`Decoder.layer_out(at=...)`). `at` and `length` may be traced (a
+    padded prompt of `length` tokens: `at = length - 1`).
     """
     index = decoder.config.num_layers - 1 if layer is None else layer
 
     def f(x):
-        h = decoder.run_layers(x, stop=index, detach=detach)
+        h = decoder.run_layers(x, stop=index, detach=detach, length=length)
         p, cos, sin, window = _layer_inputs(decoder, index, x.shape[0])
-        h, a, m = decoder.layer(p, h, cos, sin, window, detach=detach, last=True)
-        out = {None: h, "attn": a, "mlp": m}[component][0]
-        return decoder.final_norm(out, detach=detach) if normed else out
+        out = decoder.layer_out(p, h, cos, sin, window, detach=detach, at=at, length=length)
+        value = {None: out.h, "attn": out.attn, "mlp": out.mlp}[component][0]
+        return decoder.final_norm(value, detach=detach) if normed else value
 
     return f
 
 
-def point_value(decoder: Decoder, x, *, layer=None, component=None, normed=True):
-    """The ordinary (not detached) value of the point for every position's pass, last token (d,).
+def _row(a, at):
+    return a[at] if isinstance(at, int) else jax.lax.dynamic_index_in_dim(a, at, keepdims=False)
+
+
+def point_value(decoder: Decoder, x, *, layer=None, component=None, normed=True, at=-1, length=None):
+    """The ordinary (not detached) value of the point for every position's pass, at position `at` (d,).
 
     Computed the way `Decoder.forward` computes it, so that for `layer=None` it is bit for bit
     the model's final hidden state.
     """
     if layer is None:
-        return decoder.forward(x)[-1]
+        return _row(decoder.forward(x, length=length), at)
     if component is None:
-        return decoder.forward(x, layers=layer + 1)[-1]
-    h = decoder.run_layers(x, stop=layer)
-    _, trace = decoder.run_layers(h, start=layer, stop=layer + 1, trace=True)
-    out = getattr(trace, component)[0, -1]
+        return _row(decoder.forward(x, layers=layer + 1, length=length), at)
+    h = decoder.run_layers(x, stop=layer, length=length)
+    _, trace = decoder.run_layers(h, start=layer, stop=layer + 1, trace=True, length=length)
+    out = _row(getattr(trace, component)[0], at)
     return decoder.final_norm(out) if normed else out
 
 
@@ -200,26 +225,41 @@ def bias_tangent(decoder: Decoder) -> Decoder:
 
 def affine_bias(fn_of_decoder, decoder: Decoder):
     r"""$b = \sum_\beta (\partial y/\partial\beta)\,\beta$ over the bias parameters β: the output of the
-    frozen affine map at x = 0, exactly (one `jax.jvp`). Biases that only feed the gates (Q, K,
-    gate) have zero derivative there and drop out by themselves."""
-    if not has_biases(decoder):
-        out = jax.eval_shape(fn_of_decoder, decoder)
-        return jnp.zeros(out.shape, out.dtype)
-    return jax.jvp(fn_of_decoder, (decoder,), (bias_tangent(decoder),))[1]
+    frozen affine map at x = 0, exactly (one `jax.jvp` in the biases alone, every other parameter
+    held constant). Biases that only feed the gates (Q, K, gate) have zero derivative there and
+    drop out by themselves."""
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(decoder)
+    values = [a for _, a in leaves]
+    index = [i for i, (path, _) in enumerate(leaves) if _is_bias(path)]
+    if not index:
+        return jax.tree.map(lambda out: jnp.zeros(out.shape, out.dtype), jax.eval_shape(fn_of_decoder, decoder))
+
+    def of_biases(*biases):
+        full = list(values)
+        for i, b in zip(index, biases):
+            full[i] = b
+        return fn_of_decoder(jax.tree_util.tree_unflatten(treedef, full))
+
+    primals = tuple(values[i] for i in index)
+    return jax.jvp(of_biases, primals, primals)[1]
 
 
 # ----------------------------------------------------------------------------- the entry point
 
 
-_STATIC = ("layer", "component", "normed", "mode", "chunk")
+_STATIC = ("layer", "component", "normed", "detach", "mode", "chunk")
 
 
-def _detached_core(decoder: Decoder, x, *, layer, component, normed, mode, chunk):
-    """(J, b, y) for one prompt's embeddings x (T, d)."""
+def _detached_core(decoder: Decoder, x, *, layer, component, normed, detach=True, mode, chunk, length=None):
+    """(J, b, y) for one prompt's embeddings x (T, d); `length` (traced): a padded prompt's length."""
     point = dict(layer=layer, component=component, normed=normed)
-    _, jac = jacobian(point_map(decoder, **point), x, mode=mode, chunk=chunk)
-    bias = affine_bias(lambda dec: point_map(dec, **point)(x), decoder)
-    return jac, bias, point_value(decoder, x, **point)
+    at = -1 if length is None else length - 1
+    _, jac = jacobian(point_map(decoder, **point, detach=detach, at=at, length=length), x, mode=mode, chunk=chunk)
+    if detach:
+        bias = affine_bias(lambda dec: point_map(dec, **point, at=at, length=length)(x), decoder)
+    else:  # the ordinary map is not affine: no bias term
+        bias = jnp.zeros(x.shape[-1], x.dtype)
+    return jac, bias, point_value(decoder, x, **point, at=at, length=length)
 
 
 _detached = jax.jit(_detached_core, static_argnames=_STATIC)
@@ -228,6 +268,11 @@ _detached = jax.jit(_detached_core, static_argnames=_STATIC)
 @partial(jax.jit, static_argnames=_STATIC)
 def _detached_batch(decoder: Decoder, xs, **static):
     return jax.vmap(lambda x: _detached_core(decoder, x, **static))(xs)
+
+
+@partial(jax.jit, static_argnames=_STATIC)
+def _detached_ragged(decoder: Decoder, xs, lengths, **static):
+    return jax.vmap(lambda x, n: _detached_core(decoder, x, length=n, **static))(xs, lengths)
 
 
 def reconstruct(jac, x, bias) -> np.ndarray:
@@ -241,14 +286,15 @@ def relative_error(y, y_hat) -> np.ndarray:
     return np.linalg.norm(y - y_hat, axis=-1) / np.linalg.norm(y, axis=-1)
 
 
-def detached_jacobian(m, ids, layer=None, component=None, *, normed: bool = True, mode: str = "auto",
-                      chunk: int | None = None) -> DetachedJacobian:
+def detached_jacobian(m, ids, layer=None, component=None, *, normed: bool = True, detach: bool = True,
+                      mode: str = "auto", chunk: int | None = None) -> DetachedJacobian:
     r"""The detached Jacobian of the prompt `ids` (T,) for the model `m` (a `LanguageModel`).
 
     `layer=None`: y is the last token's final-normed hidden state (what the unembedding reads).
     `layer=l` (0-based, negative from the end): y is the output of layer l passed through the
     final norm (`normed=False` leaves it raw); `component="attn"|"mlp"`: that layer's attention
     or MLP part (what it adds to the residual stream), normed the same way.
+    `detach=False`: the ordinary Jacobian through the same code (b = 0; see the module docstring).
     `mode` is "auto" (by shape: reverse, one sweep per output, unless the input is smaller),
     "rev" or "fwd"; `chunk` bounds how many sweeps run at once (default: a ~1 GiB working set).
 
@@ -262,38 +308,75 @@ def detached_jacobian(m, ids, layer=None, component=None, *, normed: bool = True
     if chunk is None:
         chunk = default_chunk(m.config, len(ids), np.dtype(m.dtype).itemsize)
     point = dict(layer=layer, component=component, normed=bool(normed))
-    jac, bias, y = _detached(dec, x, mode=choose_mode(m.config.hidden_size, x.size, mode), chunk=int(chunk), **point)
+    jac, bias, y = _detached(dec, x, mode=choose_mode(m.config.hidden_size, x.size, mode), chunk=int(chunk),
+                             detach=bool(detach), **point)
     jac, x, y, bias = (np.asarray(a) for a in (jac, x, y, bias))
     y_hat = reconstruct(jac, x, bias)
     return DetachedJacobian(jacobian=jac, embeddings=x, output=y, bias=bias, reconstruction=y_hat,
-                            relative_error=float(relative_error(y, y_hat)), ids=ids, **point)
+                            relative_error=float(relative_error(y, y_hat)), ids=ids, detached=bool(detach), **point)
 
 
-def detached_jacobians(m, ids, layer=None, component=None, *, normed: bool = True, mode: str = "auto",
-                       chunk: int | None = None) -> DetachedJacobian:
-    """`detached_jacobian` of B prompts of one length at once (`jax.vmap`): `ids` (B, T).
+def pad_prompts(m, prompts) -> tuple[np.ndarray, np.ndarray]:
+    """Token-id prompts (a (B, T) array, or a sequence of 1-D ones of any lengths), each checked,
+    padded with zeros at the end to the longest: (ids (B, T_max) int32, lengths (B,) int32)."""
+    if isinstance(prompts, np.ndarray) and prompts.ndim == 2:
+        rows = list(prompts)
+    elif isinstance(prompts, (list, tuple)) or (isinstance(prompts, np.ndarray) and prompts.dtype == object):
+        rows = list(prompts)
+    else:
+        arr = np.asarray(prompts)
+        if arr.ndim != 2:
+            raise BridgeError(f"ids must be a (B, T) array or a list of B ≥ 1 prompts, got shape {arr.shape}")
+        rows = list(arr)
+    if not rows:
+        raise BridgeError("no prompts: give a (B, T) array or a list of B ≥ 1 prompts")
+    rows = [m.check_ids(np.asarray(r)) for r in rows]
+    lengths = np.asarray([len(r) for r in rows], np.int32)
+    out = np.zeros((len(rows), int(lengths.max())), np.int32)
+    for b, r in enumerate(rows):
+        out[b, : len(r)] = r
+    return out, lengths
+
+
+def embed_padded(decoder: Decoder, ids, lengths):
+    """Embeddings (B, T, d) of padded ids (B, T), zero at the padding."""
+    xs = jax.vmap(decoder.embed)(jnp.asarray(ids))
+    keep = jnp.arange(ids.shape[1])[None, :] < jnp.asarray(lengths)[:, None]
+    return jnp.where(keep[..., None], xs, jnp.zeros((), xs.dtype))
+
+
+def detached_jacobians(m, ids, layer=None, component=None, *, normed: bool = True, detach: bool = True,
+                       mode: str = "auto", chunk: int | None = None) -> DetachedJacobian:
+    """`detached_jacobian` of B prompts at once (`jax.vmap`): `ids` a (B, T) array, or a list of
+    prompts of different lengths (padded at the end, the padding's keys masked, each prompt's
+    point read at its own last token; `lengths` records them).
 
     Returns one `DetachedJacobian` whose arrays carry a leading batch axis: `jacobian`
     (B, d, T, d), `embeddings` (B, T, d), `output` / `bias` / `reconstruction` (B, d),
-    `relative_error` (B,), `ids` (B, T). Memory is B times a single prompt's: lower `chunk`.
+    `relative_error` (B,), `ids` (B, T) — T the longest prompt's length; a prompt's padded
+    columns of J and rows of x are zero (`.prompt(b)` drops them). Memory is B times a single
+    prompt's: lower `chunk`.
     """
-    batch = np.asarray(ids)
-    if batch.ndim != 2 or batch.shape[0] == 0:
-        raise BridgeError(f"ids must be a (B, T) array of B ≥ 1 prompts of one length, got shape {batch.shape}")
-    batch = np.stack([m.check_ids(row) for row in batch])
+    batch, lengths = pad_prompts(m, ids)
+    ragged = bool((lengths != batch.shape[1]).any())
     layer = check_point(m.config, layer, component)
     dec = m.decoder
-    xs = jax.vmap(dec.embed)(jnp.asarray(batch))
     t = batch.shape[1]
+    xs = embed_padded(dec, batch, lengths)
     if chunk is None:
         chunk = max(1, default_chunk(m.config, t, np.dtype(m.dtype).itemsize) // batch.shape[0])
     point = dict(layer=layer, component=component, normed=bool(normed))
-    jac, bias, y = _detached_batch(dec, xs, mode=choose_mode(m.config.hidden_size, t * m.config.hidden_size, mode),
-                                   chunk=int(chunk), **point)
+    static = dict(mode=choose_mode(m.config.hidden_size, t * m.config.hidden_size, mode), chunk=int(chunk),
+                  detach=bool(detach), **point)
+    if ragged:
+        jac, bias, y = _detached_ragged(dec, xs, jnp.asarray(lengths), **static)
+    else:
+        jac, bias, y = _detached_batch(dec, xs, **static)
     jac, xs, y, bias = (np.asarray(a) for a in (jac, xs, y, bias))
     y_hat = reconstruct(jac, xs, bias)
     return DetachedJacobian(jacobian=jac, embeddings=xs, output=y, bias=bias, reconstruction=y_hat,
-                            relative_error=relative_error(y, y_hat), ids=batch, **point)
+                            relative_error=relative_error(y, y_hat), ids=batch, detached=bool(detach),
+                            lengths=lengths if ragged else None, **point)
 
 
 def jacobian_flops(config, t: int, n_sweeps: int | None = None) -> float:

@@ -91,11 +91,12 @@ def decompose(m, dj: DetachedJacobian, *, modes: int = 8, top: int = 5) -> dict:
     }
 
 
-def layer_spectra(m, ids, layers=None, parts=PARTS, **kwargs) -> dict:
+def layer_spectra(m, ids, layers=None, parts=PARTS, *, jacobians=None, **kwargs) -> dict:
     r"""Per-layer spectra: for each chosen layer and part (`PARTS`), the singular values of the joint
     map [J₁…J_T] (`sigma`, (n, P, d)) and of the last token's block J_T (`sigma_last`), their
-    summaries, and each point's reconstruction error. `kwargs` go to `layer_jacobians`."""
-    lj = layer_jacobians(m, ids, layers, parts, **kwargs)
+    summaries, and each point's reconstruction error. `kwargs` go to `layer_jacobians` (e.g.
+    `span`); `jacobians` reuses a `LayerJacobians` already computed."""
+    lj = jacobians if jacobians is not None else layer_jacobians(m, ids, layers, parts, **kwargs)
     n, p, d, t, e = lj.jacobian.shape
     with blas_threads(1):
         sigma = np.asarray(_decode.singular_values(lj.jacobian.reshape(n, p, d, t * e)))
@@ -103,7 +104,7 @@ def layer_spectra(m, ids, layers=None, parts=PARTS, **kwargs) -> dict:
     return {
         "layers": np.asarray(lj.layers), "parts": list(lj.parts), "sigma": sigma, "sigma_last": sigma_last,
         "summary": _summary(sigma), "summary_last": _summary(sigma_last),
-        "relative_error": lj.relative_error, "output_norm": np.linalg.norm(lj.output, axis=-1),
+        "relative_error": lj.relative_error, "output_norm": np.linalg.norm(lj.output, axis=-1), "span": lj.span,
     }
 
 
@@ -136,3 +137,40 @@ def llm_spectra(m, ids, *, layers=None, parts=PARTS, modes: int = 8, top: int = 
     if with_layers:
         out["layer"] = layer_spectra(m, ids, layers, parts)
     return out
+
+
+def singular_path(m, lj, part: str = "layer", top: int = 5) -> dict:
+    r"""How the top singular vector of each layer's joint map moves across the layers, decoded.
+
+    `lj`: a `LayerJacobians` (any span: every point's output lives in the final-normed space, or
+    is y itself). For each of its layers, the top left singular vector $u_1$ of $[J_1 \cdots J_T]$
+    of `part` (sign: ⟨value, u⟩ ≥ 0), its σ₁, the `top` tokens $W_U u_1$ promotes, its cosine
+    with the last listed layer's $u_1$ (`overlap_last`) and with the prediction's unembedding
+    row (`overlap_prediction`, the model's predicted token for the prompt).
+    Returns {layers, part, span, sigma, u (n, d), ids (n, top), tokens, overlap_last,
+    overlap_prediction, predicted, predicted_token}.
+    """
+    if part not in lj.parts:
+        raise BridgeError(f"part {part!r} is not among the Jacobians' parts {list(lj.parts)}")
+    p = lj.parts.index(part)
+    jac = np.asarray(lj.jacobian[:, p], np.float64)
+    n, d = jac.shape[:2]
+    flat = jac.reshape(n, d, -1)
+    gram = np.einsum("nak,nbk->nab", flat, flat)
+    with blas_threads(1):
+        w, vecs = np.linalg.eigh(gram)
+    u = vecs[:, :, -1]  # (n, d)
+    sigma = np.sqrt(np.maximum(w[:, -1], 0.0))
+    signs = np.sign(np.einsum("na,na->n", u, np.asarray(lj.output[:, p], np.float64)))
+    u = u * np.where(signs == 0, 1.0, signs)[:, None]
+    dec = m.decoder
+    scores, ids = _decode.decode_output(dec, u, top)
+    logits = np.asarray(m.logits(lj.ids)[-1])
+    predicted = int(np.argmax(logits))
+    row = np.asarray(dec.unembedding[predicted], np.float64)
+    return {
+        "layers": np.asarray(lj.layers), "part": part, "span": lj.span, "sigma": sigma, "u": u, "ids": ids,
+        "scores": scores, "tokens": [token_text(m, r) for r in ids], "overlap_last": u @ u[-1],
+        "overlap_prediction": u @ row / np.linalg.norm(row), "predicted": predicted,
+        "predicted_token": token_text(m, [predicted])[0],
+    }

@@ -19,10 +19,16 @@ Layout (`format` attribute "rsvp-jax llm-jacobian 1"; d = hidden size, T = promp
 | `prediction_energy`, `prediction_keeps` | (k) | share of ‖y‖² in the top-k joint modes; keeps argmax (0/1) |
 | `sigma_layer`, `sigma_layer_last` | (layer, part, mode) | joint and last-token spectra of each layer's point |
 | `<summary>_layer` | (layer, part) | their summaries; `relative_error_layer` (layer, part) |
+| `jacobian_norm_token`, `contribution_norm_token` | (token) | ‖J_i‖_F and ‖J_i x_i‖ |
+| `path_overlap_last`, `path_overlap_prediction`, `path_tokens` | (layer), (layer, rank) | the top singular vector across layers |
+| `attribution` | (layer, component, token) | the exact attribution (with `attribution=`): heads H0.., then MLP |
+| `attribution_embedding`, `attribution_bias` | (token), (layer, component) | the embedding path, the bias parts |
 
-`part` ∈ {layer, attn, mlp}: the layer's output, attention part, MLP part (final-normed).
+`part` ∈ {layer, attn, mlp}: the layer's output, attention part, MLP part (final-normed; the
+attribute `layer_span` says which span they are taken over).
 Attributes: `model`, `family`, `dtype`, `prompt`, `relative_error`, `bias_norm`,
-`predicted_token`, `smallest_k_keeping_prediction`.
+`predicted_token`, `smallest_k_keeping_prediction`; with the attribution, `attribution_logit`,
+`attribution_target`, `attribution_contrast`, `attribution_error`, `attribution_o_bias`.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ FORMAT = "rsvp-jax llm-jacobian 1"
 SCALARS = ("stable_rank", "effective_rank", "participation_ratio", "k90", "k99")
 
 
-def spectra_dataset(dj, spectra: dict, *, prompt: str = "", attrs: dict | None = None):
+def spectra_dataset(dj, spectra: dict, *, prompt: str = "", attrs: dict | None = None, attribution=None):
     """The Dataset of the module table from a `DetachedJacobian` and its `llm_spectra` dict."""
     import xarray as xr
 
@@ -77,6 +83,26 @@ def spectra_dataset(dj, spectra: dict, *, prompt: str = "", attrs: dict | None =
             data[f"{key}_layer_last"] = (("layer", "part"), np.asarray(layer["summary_last"][key]))
         coords["layer"] = np.asarray(layer["layers"])
         coords["part"] = np.asarray(layer["parts"], dtype=object)
+    path = spectra.get("path")
+    if path is not None:
+        data["path_overlap_last"] = (("layer",), np.asarray(path["overlap_last"]))
+        data["path_overlap_prediction"] = (("layer",), np.asarray(path["overlap_prediction"]))
+        data["path_tokens"] = (("layer", "rank"), np.asarray(path["tokens"], dtype=object))
+    importance = spectra.get("importance")
+    if importance is not None:
+        data["jacobian_norm_token"] = (("token",), np.asarray(importance["jacobian_norm"]))
+        data["contribution_norm_token"] = (("token",), np.asarray(importance["contribution_norm"]))
+    extra = {}
+    if attribution is not None:
+        a = attribution
+        data["attribution"] = (("attribution_layer", "component", "token"), a.contributions)
+        data["attribution_embedding"] = (("token",), a.embedding)
+        data["attribution_bias"] = (("attribution_layer", "component"), a.bias)
+        coords["attribution_layer"] = np.arange(a.n_layers)
+        coords["component"] = np.asarray(a.component_names(), dtype=object)
+        extra = {"attribution_logit": a.logit, "attribution_target": a.target_text,
+                 "attribution_contrast": a.contrast_text or "", "attribution_error": a.error,
+                 "attribution_o_bias": float(a.o_bias.sum())}
     model = spectra["model"]
     ds_attrs = {
         "format": FORMAT, "model": str(model["source"]), "family": model["family"], "dtype": model["dtype"],
@@ -84,5 +110,8 @@ def spectra_dataset(dj, spectra: dict, *, prompt: str = "", attrs: dict | None =
         "predicted_token": str(pred.get("predicted_token", "")),
         "smallest_k_keeping_prediction": -1 if pred["smallest_k"] is None else int(pred["smallest_k"]),
     }
+    if layer is not None:
+        ds_attrs["layer_span"] = layer.get("span", "from_input")
+    ds_attrs.update(extra)
     ds_attrs.update(attrs or {})
     return xr.Dataset(data, coords=coords, attrs=ds_attrs)

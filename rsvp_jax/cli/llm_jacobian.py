@@ -2,12 +2,17 @@
 
 ```
 rsvp llm-jacobian --model PATH|smollm2 --prompt TEXT --out DIR [--dtype float64] [--layers all|none|0,5,...]
+                  [--span from-input|single|to-output] [--attribution [--target TOKEN] [--contrast TOKEN]]
 ```
 
 Writes into `DIR`: `reconstruction.png` (y against Σ J_i x_i + b, with the error), `jacobian.png`
 (the heatmap of [J_1 … J_T]), `spectra.png` (per-token and joint spectra, the top modes labelled
-with their decoded tokens), `layers.png` (stable / effective rank by layer), `llm_jacobian.nc`
-(everything, layout in `llm_bridge.report.spectra_dataset`) and `summary.json`. All files are
+with their decoded tokens), `importance.png` (‖J_i‖ and ‖J_i x_i‖ per token), `layers.png`
+(stable / effective rank by layer, over `--span`) and `path.png` (the top singular vector's
+decoding across layers), with `--attribution` `attribution.png` and `attribution.json` (the
+exact split of the target logit, or of target − contrast, over (token, layer, head / MLP), and
+its pruned graph), `llm_jacobian.nc` (everything, layout in `llm_bridge.report.spectra_dataset`)
+and `summary.json`. All files are
 written after the work is done, each atomically, by `llm_bridge.jacobian_to_folder`; this module
 parses the flags, loads the model and the prompt, and turns a `BridgeError` into a one-line
 `ConfigError`. `llm_bridge` is imported here, inside the subcommand only.
@@ -37,6 +42,15 @@ def register(sub) -> None:
     p.add_argument("--layers", default="auto",
                    help="layer-by-layer spectra: all, none, or indices like 0,10,-1 "
                         f"(default auto: all for prompts up to {AUTO_LAYER_TOKENS} tokens, else none)")
+    p.add_argument("--span", default="from-input", choices=("from-input", "single", "to-output"),
+                   help="the layer Jacobians: from the input embeddings (default), of each layer alone (its input "
+                        "residual stream to its output), or from each layer to the final output")
+    p.add_argument("--attribution", action="store_true",
+                   help="split the target logit exactly over (token, layer, head / MLP): attribution.png, .json")
+    p.add_argument("--target", default=None, help="the attributed token (text of one token, or #ID); default the prediction")
+    p.add_argument("--contrast", default=None, help="attribute the logit difference target - this token (text or #ID)")
+    p.add_argument("--share", type=float, default=0.9,
+                   help="the attribution graph keeps the largest edges carrying this share of the total (default 0.9)")
     p.add_argument("--modes", type=int, default=8, help="top singular directions decoded and stored (default 8)")
     p.add_argument("--top", type=int, default=5, help="tokens listed per decoded direction (default 5)")
     p.add_argument("--max-tokens", type=int, default=256,
@@ -52,7 +66,22 @@ def _check_args(args) -> None:
         raise ConfigError(f"--max-tokens {args.max_tokens} is invalid; give a positive token count")
     if not args.prompt.strip():
         raise ConfigError("--prompt is empty; give some text")
+    if not 0 < args.share <= 1:
+        raise ConfigError(f"--share {args.share} is invalid; give a fraction in (0, 1]")
+    if (args.target is not None or args.contrast is not None) and not args.attribution:
+        raise ConfigError("--target / --contrast go with --attribution")
     _parse_layers(args.layers, None)
+
+
+def _parse_token(text):
+    """'#123' → the id 123; any other text → itself (the text of one token), None → None."""
+    if text is None:
+        return None
+    if text.startswith("#") and text[1:].isdigit():
+        return int(text[1:])
+    if not text:
+        raise ConfigError("an empty --target / --contrast; give the text of one token or #ID")
+    return text
 
 
 def _parse_layers(text: str, n_layers: int | None):
@@ -78,7 +107,9 @@ def run(args) -> int:
     _check_args(args)
     with open_out(args, "llm-jacobian") as out:  # a bad --out fails before the model is loaded
         llm_jacobian_to_folder(args.model, args.prompt, out.work, chat=args.chat, dtype=args.dtype, layers=args.layers,
-                               modes=args.modes, top=args.top, max_tokens=args.max_tokens)
+                               modes=args.modes, top=args.top, max_tokens=args.max_tokens, span=args.span,
+                               attribution=args.attribution, target=_parse_token(args.target),
+                               contrast=_parse_token(args.contrast), share=args.share)
     return 0
 
 
@@ -116,11 +147,15 @@ def load_llm(model, dtype: str = "float32"):
 
 
 def llm_jacobian_to_folder(model, prompt: str, out, *, chat: bool = False, dtype: str = "float32",
-                           layers="auto", modes: int = 8, top: int = 5, max_tokens: int = 256) -> dict:
+                           layers="auto", modes: int = 8, top: int = 5, max_tokens: int = 256,
+                           span: str = "from-input", attribution: bool = False, target=None, contrast=None,
+                           share: float = 0.9) -> dict:
     """Load `model` (a name or path; or a model `load_llm` loaded), tokenize `prompt` and run
     `llm_bridge.jacobian_to_folder` into the folder `out`, printing its progress; return the summary dict.
 
-    `layers`: "auto", "all", "none" or indices as text ("0,-1") or a sequence. `llm_bridge` is
+    `layers`: "auto", "all", "none" or indices as text ("0,-1") or a sequence. `span`,
+    `attribution`, `target`, `contrast` (token text or id) and `share` as in `jacobian_to_folder`,
+    which resolves the tokens before any work. `llm_bridge` is
     imported here; without it, or on any bad input (a `BridgeError`), this raises a one-line
     `ConfigError` before any file is written.
     """
@@ -137,8 +172,12 @@ def llm_jacobian_to_folder(model, prompt: str, out, *, chat: bool = False, dtype
                               f"(the Jacobian would hold {d}·{t}·{d} numbers); shorten it or raise --max-tokens")
         layers = _parse_layers(layers, m.config.num_layers)
         _check_memory(d, t, dtype, layers)
+        if attribution:  # a token that is not one token is an error before any work
+            target = None if target is None else lb.jacobian.resolve_token(m, target)
+            contrast = None if contrast is None else lb.jacobian.resolve_token(m, contrast)
         say(f"  prompt of {t} tokens")
         return lb.jacobian_to_folder(m, ids, out, prompt=prompt, layers=layers, modes=modes, top=top, progress=say,
-                                     meta={"command": "llm-jacobian", "seconds_load": timer()})
+                                     span=span, attribution=attribution, target=target, contrast=contrast,
+                                     share=share, meta={"command": "llm-jacobian", "seconds_load": timer()})
     except lb.BridgeError as e:
         raise ConfigError(str(e)) from None
