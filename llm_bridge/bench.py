@@ -1,4 +1,4 @@
-"""The LLM benchmark: SmolLM2 load and forward, the detached Jacobian, every token's top-16 triplets.
+"""The LLM benchmark: SmolLM2 load and forward, the detached Jacobian, attribution, the lens, long prompts.
 
     python -m llm_bridge.bench [--quick] --out benchmarks/results/llm.json
 
@@ -13,14 +13,19 @@ Each figure is compared with a baseline measured in the same run, on the same fi
   the same machine load — with the FLOPs of the linear paths (`lb.jacobian_flops`, ≈ 1.22 TFLOP)
   and (b) the reference method, transformers with its gates detached and
   `torch.autograd.functional.jacobian(vectorize=True)` (`llm_bridge.torch_reference`);
+- `attribution`: the exact attribution of a 16-token prompt's predicted logit to every (layer,
+  head / MLP, token) — 30 × (9 + 1) × 16 terms — against the issue's 60 s budget, the first call
+  (compiling included) and the median of repeats after it;
+- `lens`: the detached lens (to the output) of 32 prompts of 16 tokens, first call, against
+  the 5-minute budget;
 - `long`: every token's top-16 singular triplets of a 512-token prompt (`lb.token_top_k`,
   method "sweep"), in a child process so its peak resident memory is its own, against the
   15-minute / 8 GB budget; and, for scale, one token's matrix-free Lanczos on the same prompt.
 
 Warm-up / compile times are reported apart; timings are medians of repeats with min and max
 (`rsvp_jax.bench.timing.measure`); `os.getloadavg()` is recorded with every measurement —
-on a shared machine compare only ratios measured in the same run. `--quick` uses fewer repeats
-and a 64-token long prompt.
+on a shared machine compare only ratios measured in the same run. `--quick` uses fewer repeats,
+a 64-token long prompt and 8 lens prompts.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ JACOBIAN_TOKENS = 16
 LONG_TOKENS = 512
 TOP_K = 16
 BUDGET_S, BUDGET_MB = 15 * 60.0, 8000.0
+ATTRIBUTION_BUDGET_S = 60.0
+LENS_PROMPTS, LENS_BUDGET_S = 32, 300.0
 
 
 def _load() -> tuple:
@@ -185,6 +192,36 @@ def bench_jacobian(m, reference, repeats: int, tokens: int = JACOBIAN_TOKENS) ->
     }
 
 
+def bench_attribution(m, repeats: int, tokens: int = JACOBIAN_TOKENS) -> dict:
+    """The full exact attribution of a `tokens`-token prompt: first call (with compiling), then repeats."""
+    import llm_bridge as lb
+
+    ids = _random_ids(tokens, seed=2)
+    t0 = time.perf_counter()
+    att = lb.attribution(m, ids)
+    first = time.perf_counter() - t0
+    runs = [_timed(lambda: lb.attribution(m, ids)) for _ in range(repeats)]
+    return {"tokens": tokens, "terms": int(att.contributions.size), "layers": att.n_layers, "heads": att.n_heads,
+            "error": att.error, "first_call_s": first, "bridge": _stats(runs), "budget_s": ATTRIBUTION_BUDGET_S,
+            "load_average": _load()}
+
+
+def bench_lens(m, prompts: int = LENS_PROMPTS, tokens: int = JACOBIAN_TOKENS) -> dict:
+    """The detached lens (to the output) of `prompts` random prompts of `tokens` tokens, one call."""
+    import numpy as np
+
+    import llm_bridge as lb
+
+    rng = np.random.default_rng(3)
+    batch = [rng.integers(100, 40000, tokens).astype(np.int32) for _ in range(prompts)]
+    t0 = time.perf_counter()
+    lens = lb.detached_lens(m, batch, span="to_output")
+    seconds = time.perf_counter() - t0
+    return {"prompts": prompts, "tokens": tokens, "seconds": seconds, "budget_s": LENS_BUDGET_S,
+            "relative_spread_median": float(np.median(lens.relative_spread)),
+            "agreement_last_layer": float(lens.agreement[-1]), "load_average": _load()}
+
+
 def long_prompt_child(tokens: int, out: str) -> None:
     """In a fresh process: every token's top-16 triplets, then one token's Lanczos, to `out` (JSON)."""
     import llm_bridge as lb
@@ -233,6 +270,16 @@ def _headlines(r: dict) -> list[dict]:
                      "baseline": j["transformers_autograd"]["median_s"],
                      "baseline_name": "transformers + autograd.functional.jacobian", "ratio": j["speedup_vs_transformers"],
                      "target": 1.0})
+    at = r.get("attribution")
+    if at:
+        rows.append({"what": f"exact attribution, SmolLM2, {at['layers']} x ({at['heads']} heads + MLP) x {at['tokens']} "
+                             "tokens (first call)", "value": at["first_call_s"], "unit": "s", "baseline": at["budget_s"],
+                     "baseline_name": "budget", "ratio": at["budget_s"] / at["first_call_s"], "target": 1.0})
+    ln = r.get("lens")
+    if ln:
+        rows.append({"what": f"detached lens of {ln['prompts']} prompts x {ln['tokens']} tokens", "value": ln["seconds"],
+                     "unit": "s", "baseline": ln["budget_s"], "baseline_name": "budget",
+                     "ratio": ln["budget_s"] / ln["seconds"], "target": 1.0})
     lg = r.get("long")
     if lg and "seconds" in lg:
         rows.append({"what": f"top-{lg['k']} triplets of all {lg['tokens']} tokens (sweep)", "value": lg["seconds"],
@@ -282,6 +329,10 @@ def run(quick: bool = False) -> dict:
     print("detached Jacobian ...", flush=True)
     result["jacobian"] = bench_jacobian(m, reference, repeats)
     del reference
+    print("attribution ...", flush=True)
+    result["attribution"] = bench_attribution(m, repeats)
+    print("detached lens ...", flush=True)
+    result["lens"] = bench_lens(m, 8 if quick else LENS_PROMPTS)
     print("long prompt ...", flush=True)
     result["long"] = bench_long(64 if quick else LONG_TOKENS)
     result["machine"]["load_average_at_end"] = _load()

@@ -17,7 +17,7 @@ from ._certify import linearity_certificate
 from ._decode import decode_input, decode_output, prediction_share
 from ._detached import COMPONENTS, DetachedJacobian, detached_jacobian, detached_jacobians, jacobian_flops
 from ._heads import HeadJacobians, head_jacobians
-from ._layerwise import PARTS, SPANS, LayerJacobians, detachment_gap, layer_jacobians, token_importance
+from ._layerwise import PARTS, SPANS, LayerJacobians, check_span, detachment_gap, layer_jacobians, token_importance
 from ._lens import DetachedLens, detached_lens, lens_decode
 from ._spectra import decompose, layer_spectra, llm_spectra, singular_path
 from ._steer import steer, steered_logits, steering_vector
@@ -25,7 +25,7 @@ from ._topk import TopK, joint_top_k, token_top_k
 
 __all__ = [
     "Attribution", "DetachedLens", "HeadJacobians", "attribution", "detached_lens", "head_jacobians", "lens_decode",
-    "linearity_certificate", "resolve_token", "singular_path",
+    "check_span", "linearity_certificate", "resolve_token", "singular_path",
     "COMPONENTS", "DetachedJacobian", "LayerJacobians", "PARTS", "SPANS", "TopK", "decompose", "detached_jacobian",
     "detached_jacobians", "detachment_gap", "jacobian_flops", "joint_top_k", "layer_jacobians", "layer_spectra",
     "llm_spectra", "steer", "steered_logits", "steering_vector", "token_importance", "token_top_k", "decode_input",

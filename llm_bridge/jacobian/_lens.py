@@ -130,7 +130,9 @@ def detached_lens(m, prompts, *, span: str = "from_input", layers=None, batch: i
     span = str(span).replace("-", "_")
     if span not in LENS_SPANS:
         raise BridgeError(f"span {span!r}: the lens is taken {' or '.join(LENS_SPANS)}")
-    prompts = [_as_ids(m, p) for p in (prompts if not isinstance(prompts, (str, np.ndarray)) else [prompts])]
+    if isinstance(prompts, str) or (isinstance(prompts, np.ndarray) and prompts.ndim == 1):
+        prompts = [prompts]
+    prompts = [_as_ids(m, p) for p in prompts]
     if not prompts:
         raise BridgeError("detached_lens needs at least one prompt")
     layers = check_layers(m.config, layers)

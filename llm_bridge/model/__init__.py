@@ -15,6 +15,6 @@ from ._language_model import LanguageModel
 from ._layers import rms_norm, rms_scale
 
 __all__ = [
-    "LAYER_PARAMS", "Attention", "Decoder", "Gates", "LanguageModel", "LayerOut", "Mlp", "ModelConfig", "Recording", "RopeSpec",
-    "Trace", "pad_to_bucket", "rms_norm", "rms_scale",
+    "LAYER_PARAMS", "Attention", "Decoder", "Gates", "LanguageModel", "LayerOut", "Mlp", "ModelConfig", "Recording",
+    "RopeSpec", "Trace", "pad_to_bucket", "rms_norm", "rms_scale",
 ]

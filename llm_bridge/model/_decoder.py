@@ -130,7 +130,8 @@ class Attention(NamedTuple):
 
 
 class Mlp(NamedTuple):
-    """What `Decoder.mlp` returns: `out` (T', d) and the gates `mlp_norm` (T', 1), `gate` (T', f), `post_norm` (T', 1)."""
+    """What `Decoder.mlp` returns: `out` (T', d) and the gates `mlp_norm` (T', 1), `gate` (T', f),
+    `post_norm` (T', 1)."""
 
     out: jax.Array
     mlp_norm: jax.Array | None

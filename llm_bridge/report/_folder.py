@@ -26,15 +26,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
 from rsvp_jax import io
 from rsvp_jax import spectra as rs
 
 from ..errors import BridgeError
+from ..jacobian import attribution as attribute
 from ..jacobian import (
-    attribution as attribute,
-)
-from ..jacobian import (
+    check_span,
     detached_jacobian,
     layer_jacobians,
     layer_spectra,
@@ -43,7 +41,6 @@ from ..jacobian import (
     singular_path,
     token_importance,
 )
-from ..jacobian._layerwise import check_span
 from ._dataset import spectra_dataset
 from ._plots import (
     plot_attribution,
