@@ -34,14 +34,27 @@ HEAD_LAYER = 1
 F64 = 1e-13
 
 
+_ANALYSED: dict = {}
+
+
+def analysed(case: str, tmp_path_factory) -> dict:
+    """A family's tiny model in float64 and every analysis of it (computed once per module run)."""
+    if case not in _ANALYSED:
+        _ANALYSED[case] = _analyse(case, tmp_path_factory.mktemp(case))
+    return _ANALYSED[case]
+
+
 @pytest.fixture(scope="module", params=sorted(CASES))
 def family(request, tmp_path_factory):
-    """A family's tiny model in float64 and every analysis of it (computed once, checked below)."""
-    folder = tmp_path_factory.mktemp(request.param)
-    make_tiny(request.param, folder)
+    """Every family in turn (see `analysed`); the tests after them name the one family they need."""
+    return analysed(request.param, tmp_path_factory)
+
+
+def _analyse(case: str, folder) -> dict:
+    make_tiny(case, folder)
     with jax.enable_x64(True):
         m = lb.load(folder, dtype="float64")
-        out = {"case": request.param, "m": m}
+        out = {"case": case, "m": m}
         out["spans"] = {span: lb.layer_jacobians(m, IDS, span=span) for span in lb.SPANS}
         out["heads"] = lb.head_jacobians(m, IDS, HEAD_LAYER)
         logits = np.asarray(m.logits(IDS)[-1], np.float64)
@@ -50,7 +63,7 @@ def family(request, tmp_path_factory):
         contrast = int(np.argsort(logits)[-2])  # the runner-up
         out["contrast"] = lb.attribution(m, IDS, contrast=contrast)
         # the control (the ordinary map's second derivative) compiles a large program: on one family
-        out["certificate"] = lb.linearity_certificate(m, IDS, controls=request.param == "gemma3")
+        out["certificate"] = lb.linearity_certificate(m, IDS, controls=case == "gemma3")
     return out
 
 
@@ -131,17 +144,15 @@ def test_linearity_certificates(family):
 # ----------------------------------------------------------------------------- on a few families
 
 
-def test_certificate_controls(family):
+def test_certificate_controls(tmp_path_factory):
     """The control the certificates are measured against: the ordinary map is far from linear."""
-    if family["case"] != "gemma3":
-        pytest.skip("on one family (its program is the costly one)")
+    family = analysed("gemma3", tmp_path_factory)  # on one family (its program is the costly one)
     cert = family["certificate"]
     assert cert["second_derivative"] == 0.0 and cert["second_derivative_ordinary"] > 1e-2
 
 
-def test_ordinary_jacobian_is_jacrev_of_the_plain_model(family):
-    if family["case"] != "qwen2":
-        pytest.skip("on one family (the ordinary Jacobian's program is large)")
+def test_ordinary_jacobian_is_jacrev_of_the_plain_model(tmp_path_factory):
+    family = analysed("qwen2", tmp_path_factory)  # on one family (the ordinary Jacobian's program is large)
     m = family["m"]
     with jax.enable_x64(True):
         ordinary = lb.detached_jacobian(m, IDS, detach=False)
@@ -153,11 +164,10 @@ def test_ordinary_jacobian_is_jacrev_of_the_plain_model(family):
     assert ordinary.relative_error > 1e-3  # the ordinary Jacobian does not rebuild y
 
 
-def test_ragged_batches_match_one_at_a_time(family):
+def test_ragged_batches_match_one_at_a_time(tmp_path_factory):
     """Prompts of 5, 11 and 16 tokens padded into one vmapped batch (keys masked): each prompt's J is
     the prompt's own; the padding's columns are exactly zero."""
-    if family["case"] != "mistral":
-        pytest.skip("on one family, with a sliding window shorter than the prompts")
+    family = analysed("mistral", tmp_path_factory)  # on one family, with a sliding window shorter than the prompts
     m = family["m"]
     prompts = [PROMPTS[1], IDS, PROMPTS[3]]
     with jax.enable_x64(True):
@@ -174,11 +184,10 @@ def test_ragged_batches_match_one_at_a_time(family):
     np.testing.assert_allclose(many.prompt(1).output, final.output[-1, 0], rtol=1e-14)
 
 
-def test_detached_lens(family):
+def test_detached_lens(tmp_path_factory):
     """The lens is the mean of the prompts' last-token blocks; one prompt alone is its layer Jacobians' block,
     from the input and to the output; prompts of different lengths batch like one at a time."""
-    if family["case"] != "qwen2":
-        pytest.skip("one family is enough (each lens shape compiles a program)")
+    family = analysed("qwen2", tmp_path_factory)  # one family (each lens shape compiles a program)
     m = family["m"]
     with jax.enable_x64(True):
         for span in ("from_input", "to_output"):
@@ -198,9 +207,8 @@ def test_detached_lens(family):
     assert len(decoded["lens_tokens"]) == 3 and all(len(row) == 3 for row in decoded["logit_lens_tokens"])
 
 
-def test_gap_importance_path_and_graph(family):
-    if family["case"] != "gemma2":
-        pytest.skip("one family is enough")
+def test_gap_importance_path_and_graph(tmp_path_factory):
+    family = analysed("gemma2", tmp_path_factory)  # one family
     m = family["m"]
     with jax.enable_x64(True):
         gap = lb.detachment_gap(m, IDS)
