@@ -3,7 +3,8 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= demo_out
-# Test workers: each test file's tests stay in one worker (module fixtures are built once).
+# Test workers: each test file's tests stay in one worker (module fixtures are built once), except
+# the modules tests/conftest.py spreads (notebooks, one test each).
 JOBS ?= 2
 
 .PHONY: demo test bench clean
@@ -28,7 +29,7 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/rsvp demo --out $(OUT)
 
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup
 
 bench: $(VENV)/.test-installed
 	$(BIN)/rsvp bench --out benchmarks/results --readme benchmarks/README.md
