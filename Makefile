@@ -3,8 +3,8 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= demo_out
-# Test workers: each test file's tests stay in one worker (module fixtures are built once), except
-# the modules tests/conftest.py spreads (notebooks, one test each).
+# Test workers: each test file's tests stay on one worker, so its module fixtures are built once,
+# except the notebooks (one test each); the longest files start first (tests/conftest.py).
 JOBS ?= 2
 
 .PHONY: demo test bench clean
@@ -29,7 +29,7 @@ demo: $(VENV)/.demo-installed
 	$(BIN)/rsvp demo --out $(OUT)
 
 test: $(VENV)/.test-installed
-	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadscope
 
 bench: $(VENV)/.test-installed
 	$(BIN)/rsvp bench --out benchmarks/results --readme benchmarks/README.md
