@@ -8,9 +8,13 @@ tangent_rollout:  W ← f'(x_t) W          for t = 0 .. k−1   (x_t recomputed 
 adjoint_rollout:  U ← f'(x_t)ᵀ U         for t = k−1 .. 0   (x_t from checkpoints)
 ```
 
-— the tangent-linear and adjoint models of data assimilation. Each step linearises f once at
-x_t (`jax.linearize` / `jax.vjp`) and applies it to the whole block (`vmap`), so the primal
-costs one step per step however many vectors the block holds.
+— the tangent-linear and adjoint models of data assimilation. A tangent step is `jax.jvp` of f
+`vmap`ped over the block with the primal unbatched (`out_axes=None`), so the primal is computed
+once per step however many vectors the block holds, and the tangents ride along through the
+Runge–Kutta stage loop. (`jax.linearize` per step would do the same arithmetic but splits the
+stage loop into a primal loop that stacks its residuals and a linear loop that reads them back:
+measured 64² float32, a block of 16, SSP-RK3: 5× slower.) An adjoint step is `jax.vjp` of f at
+x_t, its pullback `vmap`ped over the block.
 
 `steps` is a traced argument (a `fori_loop` bound): one compiled program serves every horizon.
 The adjoint keeps one state per `segment` steps (checkpoints, `n_segments` of them at most),
@@ -52,8 +56,7 @@ def tangent_rollout(model: Model, lat: Lattice, x0, dt, steps, W, method: str = 
 
     def body(_, carry):
         x, W = carry
-        x, lin = jax.linearize(f, x)
-        return x, jax.vmap(lin)(W)
+        return jax.vmap(lambda w: jax.jvp(f, (x,), (w,)), out_axes=(None, 0))(W)
 
     return jax.lax.fori_loop(0, steps, body, (x0, W))
 
