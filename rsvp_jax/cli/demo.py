@@ -29,8 +29,10 @@ from .llm_jacobian import DEFAULT_PROMPT
 SIZES = {False: dict(shape=(64, 64), steps=1000, snapshots=5, tile=8, topk=6),
          True: dict(shape=(32, 32), steps=200, snapshots=3, tile=8, topk=4)}
 #: The dynamics over the default ladder of horizons (`rsvp jacobian --horizon auto`): triplets per
-#: horizon, SLQ probes × Lanczos steps, Lyapunov exponents, and the ladder's cap in steps.
-HORIZONS = {False: dict(horizon_k=32, probes=8, lanczos_steps=24, lyapunov=16, max_horizon_steps=400),
+#: horizon, SLQ probes × Lanczos steps, Lyapunov exponents, and the ladder's cap in steps. Sized for
+#: a few minutes on 2 CPU cores: an adjoint vector-step of 64² costs ~8 tangent ones, and the SLQ
+#: and the triplets need p·depth + probes·lanczos_steps of them per horizon (`rsvp jacobian` takes more).
+HORIZONS = {False: dict(horizon_k=16, probes=4, lanczos_steps=12, lyapunov=8, max_horizon_steps=200),
             True: dict(horizon_k=8, probes=4, lanczos_steps=12, lyapunov=4, depth=2, max_horizon_steps=100)}
 DT = 0.05
 DEFAULT_LLM = "smollm2"

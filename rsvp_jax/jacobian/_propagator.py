@@ -12,8 +12,10 @@ pushed forward (`jax.jvp`, `vmap`ped, the primal computed once per block) and a 
 cotangents pulled back (`jax.vjp`).
 
 - **Top-k triplets**: randomized block Krylov (Musco & Musco 2015; `linalg.block_krylov_svd`) on
-  blocks of k + `oversample` vectors, `depth` applications of MMᵀ deep; each triplet carries its
-  residual ‖M v_i − σ_i u_i‖ (‖Mᵀu_i − σ_i v_i‖ vanishes by construction).
+  blocks of k + `oversample` vectors, `depth` applications of MᵀM deep, the space on the input
+  side ([Ω, MᵀMΩ, …]: an adjoint vector-step costs several tangent ones, and this side needs
+  p·depth adjoint products against p·(2·depth + 1) on the output side); each triplet carries
+  its residual ‖Mᵀu_i − σ_i v_i‖ (‖M v_i − σ_i u_i‖ vanishes by construction).
 - **The whole spectrum's shape**, by stochastic Lanczos quadrature (Golub & Meurant 1994;
   Ubaru, Chen & Saad 2017, *SIAM J. Matrix Anal. Appl.* 38) of MᵀM: `probes` Rademacher vectors
   z, `lanczos_steps` Lanczos steps each (`matfree.decomp.tridiag_sym`, full
@@ -142,7 +144,7 @@ def propagator_spectrum(model, lat: Lattice, state, dt, horizon, k: int = 16, me
       model, lat, dt, method: the dynamics (as in `rollout`); `state` a `State` or its (C, *N) array.
       horizon: T in model time units; steps = round(T / dt).
       k: how many triplets; `oversample` extra vectors per block, `depth` the block Krylov depth
-        (p = k + oversample vectors per block; products: p·(depth+1) forward, p·(2·depth+1) adjoint).
+        (p = k + oversample vectors per block; products: p·(2·depth+2) forward, p·depth + k adjoint).
       probes, lanczos_steps: SLQ probes and Lanczos steps per probe (`probes=0`: no SLQ).
       seed: the random blocks. max_steps: the longest horizon (in steps) the compiled products should
         serve (a ladder of horizons passes its last one: one compilation for all).
@@ -162,9 +164,9 @@ def propagator_spectrum(model, lat: Lattice, state, dt, horizon, k: int = 16, me
     forward, adjoint = propagator_products(model, lat, x, dt, steps, method, max_steps)
     key_omega, key_probes = jax.random.split(jax.random.PRNGKey(seed))
     omega = jax.random.normal(key_omega, (p, *x.shape), x.dtype)
-    t, first = block_krylov_svd(forward, adjoint, omega, k, depth)
+    t, first = block_krylov_svd(forward, adjoint, omega, k, depth, side="input")
     hutch = np.asarray(jnp.sum(first.reshape(p, -1) ** 2, axis=1), np.float64)  # E‖Mω‖² = ‖M‖²_F, Gaussian ω
-    resid = map_blocks(forward, t.V, p) - t.sigma.reshape((k,) + (1,) * x.ndim) * t.U
+    resid = map_blocks(adjoint, t.U, p) - t.sigma.reshape((k,) + (1,) * x.ndim) * t.V
     resid = jnp.sqrt(jnp.sum(resid.reshape(k, -1) ** 2, axis=1))
     s = np.asarray(t.sigma, np.float64)
     density = None
@@ -180,7 +182,7 @@ def propagator_spectrum(model, lat: Lattice, state, dt, horizon, k: int = 16, me
         f2_err = float(hutch.std(ddof=1) / math.sqrt(len(hutch))) if len(hutch) > 1 else math.nan
         shape = {"frobenius2": f2, "frobenius2_error": f2_err, "stable_rank": f2 / s[0] ** 2,
                  "stable_rank_error": f2_err / s[0] ** 2}
-    n_products = p * (3 * depth + 2) + k + 2 * int(probes) * int(lanczos_steps)
+    n_products = p * (3 * depth + 2) + k + 2 * int(probes) * int(lanczos_steps)  # forward + adjoint
     return PropagatorSpectrum(t.sigma, t.U, t.V, resid, horizon=steps * float(dt), steps=steps, dt=float(dt), n=n,
                               density=density, products=n_products, seconds=time.perf_counter() - t0, **shape)
 

@@ -8,7 +8,8 @@ r"""Matrix-free singular triplets: a linear map touched only through products A 
   Y = (A Aᵀ)^q A Ω, Q = qr(Y), SVD of Qᵀ A. Its products come in blocks, so a block of vectors
   can go through one `vmap`ped product (e.g. several tangents through one rollout).
 - `block_krylov_svd`: randomized block Krylov (Musco & Musco 2015, *NeurIPS*): Rayleigh–Ritz
-  on the whole space [AΩ, (AAᵀ)AΩ, …, (AAᵀ)^q AΩ] rather than on its last block. For the same
+  on the whole space [AΩ, (AAᵀ)AΩ, …, (AAᵀ)^q AΩ] (or its input-side twin [Ω, (AᵀA)Ω, …])
+  rather than on its last block. For the same
   products it converges far faster than subspace iteration where the spectrum is flat (a
   propagator over a short horizon: every σ near 1). Its products come in blocks of p vectors of
   one shape, so a jitted product compiles once.
@@ -83,17 +84,46 @@ def map_blocks(fn, W, p: int):
     return jnp.concatenate([fn(W[i * p:(i + 1) * p]) for i in range(n_blocks)])[:m]
 
 
-def block_krylov_svd(forward, adjoint, omega, k: int, depth: int, *, reference=None):
+def block_krylov_svd(forward, adjoint, omega, k: int, depth: int, *, side: str = "output", reference=None):
     """Top-k triplets of A from the block Krylov space of depth `depth` started at `omega` (p, *in).
 
     `forward(W)` / `adjoint(U)`: A and Aᵀ on blocks of p rows (jitted, they compile once: the
     loops here are Python, so call this eagerly, or under `jit` to unroll them). Returns
     `(triplets, first)`: the `SingularTriplets` (no residuals) and A·omega (the first block, e.g.
-    for Hutchinson's estimator ‖A‖²_F ≈ mean ‖A ω‖² over Gaussian ω). Products: p·(depth + 1)
-    forward, p·(2·depth + 1) adjoint. `depth`·p ≤ n keeps every block full rank.
+    for Hutchinson's estimator ‖A‖²_F ≈ mean ‖A ω‖² over Gaussian ω).
+
+    `side` is where the space lives:
+
+    - `"output"`: [AΩ, (AAᵀ)AΩ, …, (AAᵀ)^depth AΩ], Rayleigh–Ritz by Aᵀ on its basis; then
+      ‖A v_i − σ_i u_i‖ is the residual to check (Aᵀu_i = σ_i v_i holds by construction).
+      Products: p·(depth + 1) forward, p·(2·depth + 1) adjoint.
+    - `"input"`: [Ω, (AᵀA)Ω, …, (AᵀA)^depth Ω], Rayleigh–Ritz by A; then ‖Aᵀu_i − σ_i v_i‖ is
+      the residual (A v_i = σ_i u_i by construction). Products: p·(2·depth + 2) forward (the
+      first block included), p·depth adjoint: the choice where the adjoint costs more than the
+      forward product (a tangent-linear model's: several times more).
+
+    `depth`·p ≤ n keeps every block full rank.
     """
+    if side not in ("output", "input"):
+        raise ValueError(f"side {side!r} is invalid; 'output' or 'input'")
     p = omega.shape[0]
     first = forward(omega)
+    if side == "input":
+        blocks, Y = [omega], first
+        for i in range(depth):
+            Z = adjoint(orthonormal_rows(Y))
+            blocks.append(Z)
+            if i < depth - 1:
+                Y = forward(orthonormal_rows(Z))
+        in_shape = omega.shape[1:]
+        Q = orthonormal_rows(jnp.concatenate(blocks))  # (m, *in)
+        B = map_blocks(forward, Q, p)
+        out_shape = B.shape[1:]
+        Ub, s, Wt = jnp.linalg.svd(B.reshape(Q.shape[0], -1).T, full_matrices=False)  # A Qᵀ = Ub s Wt
+        U = Ub[:, :k].T.reshape((k, *out_shape))
+        V = jnp.einsum("ij,jn->in", Wt[:k], Q.reshape(Q.shape[0], -1)).reshape((k, *in_shape))
+        U, V = align_signs(U, V, reference, vector_ndim=len(out_shape))
+        return SingularTriplets(s[:k], U, V), first
     blocks, Y = [first], first
     for _ in range(depth):
         Y = forward(orthonormal_rows(adjoint(orthonormal_rows(Y))))
