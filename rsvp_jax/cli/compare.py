@@ -21,9 +21,10 @@ from ._common import Timer, add_output_args, open_out, say
 from .llm_jacobian import DEFAULT_PROMPT
 
 #: The RSVP side `rsvp compare` computes when none is given: the defaults of `rsvp jacobian` with a
-#: short tracked run (`--quick`: a smaller lattice). The LLM side is `rsvp llm-jacobian`'s default.
+#: short tracked run and the demo's horizon ladder (minutes, not tens of minutes, on 2 CPU cores;
+#: `--quick`: a smaller lattice). The LLM side is `rsvp llm-jacobian`'s default.
 RSVP_DEFAULTS = {False: dict(shape=(64, 64), tile=8, topk=6, evolve=60, snapshots=4,
-                        horizons=dict(horizon_k=16, probes=8, lanczos_steps=24, max_horizon_steps=400)),
+                        horizons=dict(horizon_k=16, probes=4, lanczos_steps=12, max_horizon_steps=200)),
                  True: dict(shape=(16, 16), tile=4, topk=2, evolve=10, snapshots=3,
                         horizons=dict(horizon_k=6, probes=4, lanczos_steps=12, depth=2, max_horizon_steps=60))}
 
