@@ -170,3 +170,26 @@ def test_block_krylov_on_either_side_gives_the_dense_top_k(x64, side):
     exact = V @ A.T - sig * U if side == "input" else U @ A - sig * V
     assert np.abs(exact).max() < 1e-12
     assert np.abs(np.abs(np.sum(V * Q2[:, :k].T, axis=1)) - 1).max() < 1e-8
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+def test_tangent_and_adjoint_rollouts_are_the_propagator_and_its_transpose(x64, steps):
+    """M W and Mᵀ U equal the dense ∂x(T)/∂x(0) and its transpose (the adjoint runs its steps in
+    `lattice.transposable_form`, checkpointed in segments of 4 steps: 7 steps are a full segment and a partial one),
+    and ⟨U, M W⟩ = ⟨Mᵀ U, W⟩ to round-off, the data-assimilation adjoint test."""
+    from rsvp_jax.integrate import adjoint_rollout, checkpoint_layout, tangent_rollout
+
+    lat, model, dt = rj.Lattice((6, 5)), rj.preset("rsvp", omega=0.3), 0.05
+    x = rj.simulate(model, lat, rj.initial_state(lat, "blobs", seed=2, dtype="float64"), dt, 10).final
+    a = rj.to_array(x)
+    M = dense_propagator(model, lat, x, dt, steps)
+    rng = np.random.default_rng(steps)
+    W, U = (rng.standard_normal((3, *a.shape)) for _ in range(2))
+    segment, n_segments = checkpoint_layout(16)
+    y, MW = tangent_rollout(model, lat, a, dt, steps, W)
+    MtU = adjoint_rollout(model, lat, a, dt, steps, U, segment=segment, n_segments=n_segments)
+    flat = lambda B: np.asarray(B).reshape(len(B), -1)  # noqa: E731
+    np.testing.assert_allclose(flat(MW), flat(W) @ M.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(flat(MtU), flat(U) @ M, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.sum(flat(U) * flat(MW), 1), np.sum(flat(MtU) * flat(W), 1), rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(rj.to_array(rj.rollout(model, lat, x, dt, steps))))

@@ -44,13 +44,15 @@ def fuse_stages(lat: Lattice, method: str) -> bool:
     return method == "ssprk3" and lat.ndim == 2 and lat.shape[-1] >= 128
 
 
-def step_fn(model: Model, lat: Lattice, x: State, dt, method: str = "ssprk3") -> State:
-    """One step, un-jitted: the pure function `step` compiles. Parameters follow the state's dtype."""
+def step_fn(model: Model, lat: Lattice, x: State, dt, method: str = "ssprk3", staged: bool | None = None) -> State:
+    """One step, un-jitted: the pure function `step` compiles. Parameters follow the state's dtype.
+    `staged` forces the stage form (`_tableau.rk_step`); by default `fuse_stages` chooses."""
     model = model.astype(x.phi.dtype)
     if model.discrete:
         return model.map(lat, x)
     dt = jnp.asarray(dt, x.phi.dtype)
-    return rk_step(method, lambda y: model.rhs(lat, y), x, dt, staged=not fuse_stages(lat, method))
+    staged = not fuse_stages(lat, method) if staged is None else staged
+    return rk_step(method, lambda y: model.rhs(lat, y), x, dt, staged=staged)
 
 
 @functools.partial(jax.jit, static_argnames=("method",))

@@ -14,7 +14,15 @@ once per step however many vectors the block holds, and the tangents ride along 
 Runge–Kutta stage loop. (`jax.linearize` per step would do the same arithmetic but splits the
 stage loop into a primal loop that stacks its residuals and a linear loop that reads them back:
 measured 64² float32, a block of 16, SSP-RK3: 5× slower.) An adjoint step is `jax.vjp` of f at
-x_t, its pullback `vmap`ped over the block.
+x_t, its pullback `vmap`ped over the block, with two choices that give the same numbers and
+matter on XLA CPU (measured float32, SSP-RK3, blocks of 16, `bench.horizons.tangent_throughput`):
+
+- the step is traced in `lattice.transposable_form` (the stencils shift what they compute, not
+  what they read, so the pullback shifts cotangents already in memory): 64², 331 → ~900
+  vector-steps/s;
+- its Runge–Kutta stages are always staged (`step_fn(staged=True)`): the pullback of the fused
+  form, which `fuse_stages` picks for the primal from 128 cells up, fuses every stage's
+  transposed stencils into one kernel that recomputes them; 256²: 1–3 → ~30 vector-steps/s.
 
 `steps` is a traced argument (a `fori_loop` bound): one compiled program serves every horizon.
 The adjoint keeps one state per `segment` steps (checkpoints, `n_segments` of them at most),
@@ -31,7 +39,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from ..lattice import Lattice
+from ..lattice import Lattice, transposable_form
 from ..models import Model
 from ..state import from_array, to_array
 from ._step import step_fn
@@ -43,8 +51,8 @@ def checkpoint_layout(max_steps: int) -> tuple[int, int]:
     return segment, -(-int(max_steps) // segment)
 
 
-def _one_step(model, lat, dt, method):
-    return lambda a: to_array(step_fn(model, lat, from_array(a, lat), dt, method))
+def _one_step(model, lat, dt, method, staged=None):
+    return lambda a: to_array(step_fn(model, lat, from_array(a, lat), dt, method, staged))
 
 
 @functools.partial(jax.jit, static_argnames=("lat", "method"))
@@ -70,6 +78,7 @@ def adjoint_rollout(model: Model, lat: Lattice, x0, dt, steps, U, method: str = 
     """
     model = model.astype(x0.dtype)
     f = _one_step(model, lat, jnp.asarray(dt, x0.dtype), method)
+    f_back = _one_step(model, lat, jnp.asarray(dt, x0.dtype), method, staged=True)
     n_full, rest = steps // segment, steps % segment
     n_used = n_full + (rest > 0)
 
@@ -94,7 +103,8 @@ def adjoint_rollout(model: Model, lat: Lattice, x0, dt, steps, U, method: str = 
         _, xs = jax.lax.fori_loop(0, length, remember, (ck[j], jnp.zeros((segment, *x0.shape), x0.dtype)))
 
         def back(s, U):
-            _, pull = jax.vjp(f, xs[length - 1 - s])
+            with transposable_form():  # the same step, in the form whose pullback runs fast
+                _, pull = jax.vjp(f_back, xs[length - 1 - s])
             return jax.vmap(lambda u: pull(u)[0])(U)
 
         return jax.lax.fori_loop(0, length, back, U)
