@@ -64,6 +64,38 @@ def test_fused_and_staged_steps_agree(x64, method):
     assert [fuse_stages(rj.Lattice(s), m) for s, m in cases] == [True, True, False, False, False, False, False]
 
 
+def test_the_fused_step_is_differentiated_as_the_staged_one(x64):
+    """Where `fuse_stages` picks the fused form (here 4 × 128, SSP-RK3), `step_fn` takes its
+    derivatives from the staged form: they are the derivatives of the fused step itself (central
+    differences of it, in the state and in a parameter), forward and reverse mode agree, and
+    the program differentiated has no fused stage loop left."""
+    from rsvp_jax.integrate import fuse_stages, step_fn
+
+    lat = rj.Lattice((4, 128), spacing=0.5)
+    assert fuse_stages(lat, "ssprk3")
+    x0 = rj.simulate(rj.preset("rsvp"), lat, rj.initial_state(lat, "blobs", seed=4, dtype="float64"), 0.05, 5).final
+    a0 = rj.to_array(x0)
+
+    def f(a, gamma):
+        model = rj.preset("rsvp").replace(gamma=gamma)
+        return rj.to_array(step_fn(model, lat, rj.from_array(a, lat), 0.05, "ssprk3"))
+
+    w = jax.random.normal(jax.random.PRNGKey(0), a0.shape, jnp.float64)
+    y, t = jax.jvp(f, (a0, 0.1), (w, 0.3))
+    np.testing.assert_allclose(np.asarray(y), np.asarray(f(a0, 0.1)), rtol=1e-14, atol=1e-14)  # staged, to rounding
+    eps = 1e-5
+    fd = (f(a0 + eps * w, 0.1 + 0.3 * eps) - f(a0 - eps * w, 0.1 - 0.3 * eps)) / (2 * eps)
+    np.testing.assert_allclose(np.asarray(t), np.asarray(fd), rtol=1e-7, atol=1e-9)
+    u = jax.random.normal(jax.random.PRNGKey(1), a0.shape, jnp.float64)
+    _, pull = jax.vjp(f, a0, 0.1)
+    ua, ug = pull(u)
+    np.testing.assert_allclose(float(jnp.vdot(u, t)), float(jnp.vdot(ua, w) + 0.3 * ug), rtol=1e-12)
+    # the staged form is a loop over stages; the fused one is not, and only its derivative loops
+    loops = lambda fn, *args: "scan[" in str(jax.make_jaxpr(fn)(*args))  # noqa: E731
+    assert not loops(lambda a: f(a, 0.1), a0)
+    assert loops(lambda a, w: jax.jvp(lambda b: f(b, 0.1), (a,), (w,)), a0, w)
+
+
 def test_progress_blocks_give_the_same_trajectory(x64):
     model, lat, x0 = smooth_problem()
     seen = []

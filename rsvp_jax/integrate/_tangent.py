@@ -20,9 +20,10 @@ matter on XLA CPU (measured float32, SSP-RK3, blocks of 16, `bench.horizons.tang
 - the step is traced in `lattice.transposable_form` (the stencils shift what they compute, not
   what they read, so the pullback shifts cotangents already in memory): 64², 331 → ~900
   vector-steps/s;
-- its Runge–Kutta stages are always staged (`step_fn(staged=True)`): the pullback of the fused
-  form, which `fuse_stages` picks for the primal from 128 cells up, fuses every stage's
-  transposed stencils into one kernel that recomputes them; 256²: 1–3 → ~30 vector-steps/s.
+- its Runge–Kutta stages are staged (`step_fn`'s fused form, which `fuse_stages` picks for the
+  primal from 128 cells up, takes its derivatives from the staged one: differentiated as it
+  is, every stage's transposed stencils fuse into one kernel that recomputes them); 256²:
+  1–3 → ~30 vector-steps/s.
 
 `steps` is a traced argument (a `fori_loop` bound): one compiled program serves every horizon.
 The adjoint keeps one state per `segment` steps (checkpoints, `n_segments` of them at most),
@@ -78,7 +79,6 @@ def adjoint_rollout(model: Model, lat: Lattice, x0, dt, steps, U, method: str = 
     """
     model = model.astype(x0.dtype)
     f = _one_step(model, lat, jnp.asarray(dt, x0.dtype), method)
-    f_back = _one_step(model, lat, jnp.asarray(dt, x0.dtype), method, staged=True)
     n_full, rest = steps // segment, steps % segment
     n_used = n_full + (rest > 0)
 
@@ -104,7 +104,7 @@ def adjoint_rollout(model: Model, lat: Lattice, x0, dt, steps, U, method: str = 
 
         def back(s, U):
             with transposable_form():  # the same step, in the form whose pullback runs fast
-                _, pull = jax.vjp(f_back, xs[length - 1 - s])
+                _, pull = jax.vjp(f, xs[length - 1 - s])
             return jax.vmap(lambda u: pull(u)[0])(U)
 
         return jax.lax.fori_loop(0, length, back, U)
