@@ -285,13 +285,12 @@ def velocity_gradient_squared(v, lat: Lattice, order: int = 2):
     """
     out = 0.0
     for d in range(lat.ndim):
-        if _SHIFT_OUTPUTS.get():
-            g2 = sum_components(face_difference(v, lat, d, order) ** 2, lat)
-            out = out + 0.5 * (g2 + shift(g2, -1, _axis(lat, d)))
-            continue
-        left = shift(v, -1, _axis(lat, d))
+        a = _axis(lat, d)
         g2 = sum_components(face_difference(v, lat, d, order) ** 2, lat)
-        g2_left = sum_components(face_difference(left, lat, d, order) ** 2, lat)
+        if _SHIFT_OUTPUTS.get():
+            g2_left = shift(g2, -1, a)
+        else:
+            g2_left = sum_components(face_difference(shift(v, -1, a), lat, d, order) ** 2, lat)
         out = out + 0.5 * (g2 + g2_left)
     return out
 

@@ -44,17 +44,15 @@ def fuse_stages(lat: Lattice, method: str) -> bool:
     return method == "ssprk3" and lat.ndim == 2 and lat.shape[-1] >= 128
 
 
-def step_fn(model: Model, lat: Lattice, x: State, dt, method: str = "ssprk3", staged: bool | None = None) -> State:
-    """One step, un-jitted: the pure function `step` compiles. Parameters follow the state's dtype.
-    `staged` forces the stage form (`_tableau.rk_step`); by default `fuse_stages` chooses."""
+def step_fn(model: Model, lat: Lattice, x: State, dt, method: str = "ssprk3") -> State:
+    """One step, un-jitted: the pure function `step` compiles. Parameters follow the state's dtype."""
     model = model.astype(x.phi.dtype)
     if model.discrete:
         return model.map(lat, x)
     dt = jnp.asarray(dt, x.phi.dtype)
-    staged = not fuse_stages(lat, method) if staged is None else staged
-    if staged:
-        return _staged_step(model, lat, x, dt, method)
-    return _fused_step(model, x, dt, lat, method)
+    if fuse_stages(lat, method):
+        return _fused_step(model, x, dt, lat, method)
+    return _staged_step(model, lat, x, dt, method)
 
 
 def _staged_step(model, lat, x, dt, method):
@@ -63,17 +61,17 @@ def _staged_step(model, lat, x, dt, method):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
 def _fused_step(model, x, dt, lat, method):
-    """The fused step; its derivatives are those of the staged step (the same function, equal to
-    rounding: under differentiation the primal output is the staged one too). Differentiated as it is, the fused form is slow on XLA CPU: its tangent and
-    transposed stencils of every stage fuse into kernels that recompute them (the gradient of
-    a 100-step fit loss on 128², SSP-RK3: 19.3 s fused against 2.2 s staged, the forward 0.09 s;
-    `tests/test_integrate.py` checks the two agree)."""
+    """The fused step, whose derivatives are those of the staged step: the same function, equal
+    to rounding (under differentiation the primal output is the staged one too). Differentiated
+    as it is, the fused form is slow on XLA CPU: the tangent and transposed stencils of every
+    stage fuse into kernels that recompute them. The gradient of a 100-step fit loss on 128²,
+    SSP-RK3: 19.3 s fused against 2.2 s staged, the forward pass 0.09 s
+    (`tests/test_integrate.py` checks that these are the fused step's derivatives)."""
     return rk_step(method, lambda y: model.rhs(lat, y), x, dt, staged=False)
 
 
 @_fused_step.defjvp
 def _fused_step_jvp(lat, method, primals, tangents):
-    model, x, dt = primals
     return jax.jvp(lambda m, y, h: _staged_step(m, lat, y, h, method), primals, tangents)
 
 

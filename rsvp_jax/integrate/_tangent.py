@@ -52,8 +52,8 @@ def checkpoint_layout(max_steps: int) -> tuple[int, int]:
     return segment, -(-int(max_steps) // segment)
 
 
-def _one_step(model, lat, dt, method, staged=None):
-    return lambda a: to_array(step_fn(model, lat, from_array(a, lat), dt, method, staged))
+def _one_step(model, lat, dt, method):
+    return lambda a: to_array(step_fn(model, lat, from_array(a, lat), dt, method))
 
 
 @functools.partial(jax.jit, static_argnames=("lat", "method"))
