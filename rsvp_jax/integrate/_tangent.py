@@ -18,7 +18,7 @@ x_t, its pullback `vmap`ped over the block, with two choices that give the same 
 matter on XLA CPU (measured float32, SSP-RK3, blocks of 16, `bench.horizons.tangent_throughput`):
 
 - the step is traced in `lattice.transposable_form` (the stencils shift what they compute, not
-  what they read, so the pullback shifts cotangents already in memory): 64², 331 → ~900
+  what they read, so the pullback shifts cotangents already in memory): 64², 331 → ~1,000
   vector-steps/s;
 - its Runge–Kutta stages are staged (`step_fn`'s fused form, which `fuse_stages` picks for the
   primal from 128 cells up, takes its derivatives from the staged one: differentiated as it
