@@ -20,7 +20,7 @@ STEPS = ("simulate", "jacobian", "llm", "compare")
 def tiny_demo(monkeypatch):
     """The demo on 8x8 cells, 20 steps, 4 tiles, top-2, 2 tracked snapshots; horizons up to 10 steps."""
     monkeypatch.setitem(demo.SIZES, True, dict(shape=(8, 8), steps=20, snapshots=2, tile=4, topk=2))
-    monkeypatch.setitem(demo.HORIZONS, True, dict(horizon_k=2, probes=2, lanczos_steps=4, lyapunov=2, depth=1,
+    monkeypatch.setitem(demo.HORIZONS, True, dict(horizon_k=2, probes=2, lanczos_steps=4, lyapunov=2,
                                                   max_horizon_steps=10))
 
 

@@ -26,7 +26,7 @@ from .llm_jacobian import DEFAULT_PROMPT
 RSVP_DEFAULTS = {False: dict(shape=(64, 64), tile=8, topk=6, evolve=60, snapshots=4,
                         horizons=dict(horizon_k=16, probes=4, lanczos_steps=12, max_horizon_steps=200)),
                  True: dict(shape=(16, 16), tile=4, topk=2, evolve=10, snapshots=3,
-                        horizons=dict(horizon_k=6, probes=4, lanczos_steps=12, depth=2, max_horizon_steps=60))}
+                        horizons=dict(horizon_k=6, probes=4, lanczos_steps=12, max_horizon_steps=60))}
 
 
 def register(sub) -> None:

@@ -33,7 +33,7 @@ SIZES = {False: dict(shape=(64, 64), steps=1000, snapshots=5, tile=8, topk=6),
 #: a few minutes on 2 CPU cores: an adjoint vector-step of 64² costs ~8 tangent ones, and the SLQ
 #: and the triplets need p·depth + probes·lanczos_steps of them per horizon (`rsvp jacobian` takes more).
 HORIZONS = {False: dict(horizon_k=16, probes=4, lanczos_steps=12, lyapunov=8, max_horizon_steps=200),
-            True: dict(horizon_k=8, probes=4, lanczos_steps=12, lyapunov=4, depth=2, max_horizon_steps=100)}
+            True: dict(horizon_k=8, probes=4, lanczos_steps=12, lyapunov=4, max_horizon_steps=100)}
 DT = 0.05
 DEFAULT_LLM = "smollm2"
 

@@ -139,6 +139,32 @@ def block_krylov_svd(forward, adjoint, omega, k: int, depth: int, *, side: str =
     return SingularTriplets(s[:k], U, V), first
 
 
+def rayleigh_ritz(X, AX, k: int, *, rtol=None, reference=None) -> SingularTriplets:
+    """The top-k triplets of A on the span of the rows of X (m, *in), from their images AX (m, *out).
+
+    No product is made: the span's orthonormal basis is X's right singular vectors (X = P S Wᵀ,
+    rows of Wᵀ with S > `rtol`·S₁ kept, default √eps), and its image follows by linearity,
+    A W = (AX)ᵀ P S⁻¹. The rows of X may be any vectors whose images are known, e.g. the Lanczos
+    vectors of several stochastic-quadrature probes (each set orthonormal, the sets not). Rounding
+    in AX grows by at most 1/(`rtol`·S₁) in the kept directions, so A v_i = σ_i u_i holds to about
+    √eps, not exactly: check both residuals (`residual_norms`).
+    """
+    m = X.shape[0]
+    Xf, Yf = X.reshape(m, -1), AX.reshape(m, -1)
+    P, S, Wt = jnp.linalg.svd(Xf, full_matrices=False)
+    tol = (jnp.finfo(Xf.dtype).eps ** 0.5 if rtol is None else rtol) * S[0]
+    keep = S > tol
+    # coefficients of the kept basis rows in terms of X's rows: W_j = Σ_i X_i P_ij / S_j
+    C = jnp.where(keep[None, :], P / jnp.where(keep, S, 1.0)[None, :], 0.0)  # (m, r)
+    B = C.T @ Yf  # (r, n_out): the rows A w_j (zero for the dropped directions)
+    Ub, s, Zt = jnp.linalg.svd(B.T, full_matrices=False)  # A Wᵀ = Ub s Zt
+    Wk = jnp.where(keep[:, None], Wt, 0.0)
+    U = Ub[:, :k].T.reshape((k, *AX.shape[1:]))
+    V = (Zt[:k] @ Wk).reshape((k, *X.shape[1:]))
+    U, V = align_signs(U, V, reference, vector_ndim=AX.ndim - 1)
+    return SingularTriplets(s[:k], U, V)
+
+
 def lanczos_quadrature(matvec_block, probes, steps: int):
     """Gauss quadrature of a symmetric positive semi-definite operator B from Lanczos on each probe.
 
@@ -187,5 +213,5 @@ def residual_norms(matvec, rmatvec, t: SingularTriplets) -> jax.Array:
     return jnp.maximum(norm(jax.lax.map(matvec, t.V) - s_u * t.U), norm(jax.lax.map(rmatvec, t.U) - s_v * t.V))
 
 
-__all__ = ["lanczos_svd", "randomized_svd", "block_krylov_svd", "residual_norms", "orthonormal_rows", "map_blocks",
+__all__ = ["lanczos_svd", "randomized_svd", "block_krylov_svd", "rayleigh_ritz", "residual_norms", "orthonormal_rows", "map_blocks",
            "lanczos_quadrature", "gauss_nodes"]

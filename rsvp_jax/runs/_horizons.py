@@ -49,7 +49,7 @@ def colouring_cost(model, lat, steps: int, method: str) -> dict:
 
 
 def horizon_analysis(model, lat, x0, dt, tile, method: str = "ssprk3", horizons="auto", *, k: int = 16,
-                     probes: int = 8, lanczos_steps: int = 24, depth: int = 3, max_steps: int | None = None,
+                     probes: int = 8, lanczos_steps: int = 24, depth: int | None = None, max_steps: int | None = None,
                      generator: bool = False, lyapunov: int = 0, seed: int = 0) -> HorizonResults:
     """The propagator spectra over `horizons` ("auto": `horizon_ladder` of the model's time scales;
     or times), and with `generator` / `lyapunov` K the generator's tile blocks / K exponents."""

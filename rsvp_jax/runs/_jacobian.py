@@ -30,7 +30,7 @@ def jacobian_to_folder(model, lat, x0, out, *, dt: float = 0.05, tile: int = 8, 
                        krylov: int | None = None, evolve: int = 0, snapshots: int = 4, trajectory=None,
                        animate: str | None = None, save_jacobians: bool = False, check: bool = True,
                        progress: bool = True, meta: dict | None = None, horizons=None, horizon_k: int = 16,
-                       probes: int = 8, lanczos_steps: int = 24, depth: int = 3, max_horizon_steps: int | None = None,
+                       probes: int = 8, lanczos_steps: int = 24, depth: int | None = None, max_horizon_steps: int | None = None,
                        generator: bool = False, lyapunov: int = 0) -> dict:
     """Analyse every tile of the `steps`-step map at `x0`, write every file of the module
     docstring and `summary.json` into the folder `out`; return the summary.
