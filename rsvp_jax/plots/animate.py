@@ -166,6 +166,8 @@ def trajectory_frames(traj, lat, fields=tuple(FIELDS), title: str = "", dpi: int
                 artists[f].set_data(data[f][i])
         heading.set_text(f"{title + ', ' if title else ''}t = {float(t):.4g}")
         frames.append(_rgb(fig))
+        if i == 0:  # the layout, solved for the first frame, holds for all (solving it per frame was most of the time)
+            fig.set_layout_engine("none")
     return frames
 
 
