@@ -77,6 +77,14 @@ def test_gpu_plan_dry_run_on_cpu(tmp_path):
     assert f"{report.BEGIN}\ncpu table\n{report.END}" in text
     gpu = text[text.index(report.GPU_BEGIN):text.index(report.GPU_END)]
     assert "dry run on a CPU" in gpu and "rsvp 32x32 float32 SSP-RK3 throughput" in gpu
+    # --from: the same table from the suite files alone (how benchmarks/gpu_run.sh's files are tabulated)
+    again = tmp_path / "again"
+    assert main(["bench", "--device", "gpu", "--dry-run", "--only", "solver", "--from", str(out),
+                 "--out", str(again)]) == 0
+    assert (again / "bench.md").read_text() == (out / "bench.md").read_text()
+    # ... with the same backend check: CPU results are no GPU figures
+    assert main(["bench", "--device", "gpu", "--only", "solver", "--from", str(out), "--out", str(tmp_path / "no")]) == 2
+    assert main(["bench", "--from", str(tmp_path / "missing"), "--out", str(tmp_path / "no2")]) == 2
 
 
 def test_dry_run_needs_the_gpu_plan(tmp_path, capsys):

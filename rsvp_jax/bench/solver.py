@@ -44,7 +44,7 @@ from . import ceilings
 from .timing import machine, measure
 
 def throughput(shape, dtype="float32", method="ssprk3", target_updates=2e7, ceiling=None, advection=None,
-               reference=True, repeats=3) -> dict:
+               reference=True, repeats=3, max_steps=None) -> dict:
     """One row: rollout throughput, its copy-bandwidth ceiling (`ceiling`, from
     `ceilings.memory_ceiling`) and the reference stencil of the same shape, dtype and method."""
     import jax
@@ -55,6 +55,8 @@ def throughput(shape, dtype="float32", method="ssprk3", target_updates=2e7, ceil
     model = rj.preset("rsvp") if advection is None else rj.preset("rsvp", advection=advection)
     x0 = rj.initial_state(lat, "blobs", seed=0, dtype=dtype)
     steps = max(2, int(target_updates / lat.size))
+    if max_steps is not None:
+        steps = min(steps, max_steps)
     dt = 0.5 * rj.max_stable_dt(model, lat, x0)
     run = jax.jit(lambda x: rj.rollout(model, lat, x, dt, steps, method), donate_argnums=0)
     state = [jax.tree.map(lambda a: a.copy(), x0)]
@@ -74,7 +76,7 @@ def throughput(shape, dtype="float32", method="ssprk3", target_updates=2e7, ceil
                    fraction_of_ceiling=rate / bound,
                    fraction_of_io_bound=rate * 2 * C * itemsize / (ceiling["GB_per_s"] * 1e9))
     if reference:
-        ref = ceilings.reference_stencil(shape, dtype, method, target_updates=target_updates, repeats=repeats)
+        ref = ceilings.reference_stencil(shape, dtype, method, target_updates=lat.size * steps, repeats=repeats)
         row.update(reference_cell_updates_per_s=ref["cell_updates_per_s"],
                    fraction_of_reference=rate / ref["cell_updates_per_s"], reference=ref)
     return row
@@ -201,18 +203,20 @@ def run(quick: bool = False, size: str | None = None) -> dict:
     updates = 1e9 if accelerator else 2e7
     if size == "tiny":
         updates = 2e4
+    # on an accelerator a small lattice's step is a few kernel launches: 20,000 steps time it well enough
+    capped = {"target_updates": updates, "max_steps": 20_000 if accelerator else None}
     load_before = os.getloadavg()
     bw = ceilings.memory_ceiling(8 if size == "tiny" else 256)
     rows = []
     for shape in cfg["ssprk3"] + ([(4096, 4096)] if accelerator and size != "tiny" else []):
-        rows.append(throughput(shape, ceiling=bw, repeats=3 if size != "full" else 5, target_updates=updates))
+        rows.append(throughput(shape, ceiling=bw, repeats=3 if size != "full" else 5, **capped))
     for method in ("euler", "heun", "rk4"):
-        rows.append(throughput(cfg["methods"], method=method, ceiling=bw, target_updates=updates))
+        rows.append(throughput(cfg["methods"], method=method, ceiling=bw, **capped))
     with jax.enable_x64(True):
         for shape in cfg["float64"]:
-            rows.append(throughput(shape, dtype="float64", ceiling=bw, target_updates=updates))
+            rows.append(throughput(shape, dtype="float64", ceiling=bw, **capped))
     for shape in cfg["three_d"]:
-        rows.append(throughput(shape, ceiling=bw, target_updates=updates))
+        rows.append(throughput(shape, ceiling=bw, **capped))
     np_shape = cfg["numpy"]
     numpy_row = numpy_baseline(np_shape, steps=3 if size == "full" else 2)
     jax_row = next(r for r in rows if r["shape"] == list(np_shape) and r["dtype"] == "float32"
@@ -221,7 +225,7 @@ def run(quick: bool = False, size: str | None = None) -> dict:
     flux_cost = []
     for shape in cfg["flux"]:
         default = next(r for r in rows if r["shape"] == list(shape) and r["dtype"] == "float32" and r["method"] == "ssprk3")
-        upwind = throughput(shape, advection="upwind", reference=False, target_updates=updates)
+        upwind = throughput(shape, advection="upwind", reference=False, **capped)
         flux_cost.append({"shape": list(shape), "advection": default["advection"],
                           "cell_updates_per_s": default["cell_updates_per_s"],
                           "upwind_cell_updates_per_s": upwind["cell_updates_per_s"],

@@ -37,6 +37,10 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="with --device gpu: the same plan on this machine's CPU at tiny sizes (the solver at 32²), to "
                         "check the script without a GPU")
+    p.add_argument("--from", dest="results", default=None, metavar="DIR",
+                   help="run nothing: tabulate the suite files DIR/SUITE.json already measured (by "
+                        "`python -m MODULE --out DIR/SUITE.json`, e.g. benchmarks/gpu_run.sh on a lent GPU), with "
+                        "the same backend check, into DIR/bench.json, bench.md, bench.png")
     p.set_defaults(func=run)
 
 
@@ -82,6 +86,8 @@ def run(args) -> int:
 
     names = _selected(args.only)
     env, flags, backend = _plan(args)
+    if args.results is not None and not Path(args.results).is_dir():
+        raise ConfigError(f"--from {args.results}: no such folder (it must hold the suite files SUITE.json)")
     with open_out(args, "bench") as folder:
         failed, table, seconds = _run(args, names, folder.work, env, flags, backend)
     out = folder.path
@@ -97,6 +103,20 @@ def run(args) -> int:
     return 0
 
 
+def _measured(path: Path, backend: str) -> dict:
+    """A suite's result file as `_run` would have read it, or {"error": why it cannot be used}."""
+    if not path.is_file():
+        return {"error": f"no result file {path}"}
+    try:
+        r = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        return {"error": f"{path} is not JSON ({e.msg} at line {e.lineno})"}
+    ran_on = r.get("machine", {}).get("backend")
+    if ran_on is not None and ran_on != backend:
+        return {"error": f"{path.name} ran on {ran_on}, not {backend}"}
+    return r
+
+
 def _run(args, names, out, env, flags, backend):
     from .. import io
     from ..bench import report
@@ -105,6 +125,12 @@ def _run(args, names, out, env, flags, backend):
     results, failed = {}, []
     for i, name in enumerate(names, 1):
         module = SUITES[name]
+        if args.results is not None:
+            results[name] = _measured(Path(args.results) / f"{name}.json", backend)
+            if "error" in results[name]:
+                failed.append(name)
+                say(f"[{i}/{len(names)}] {name}: {results[name]['error']}")
+            continue
         if not _available(module):
             results[name] = {"error": f"module {module} is not installed"}
             failed.append(name)
@@ -122,12 +148,10 @@ def _run(args, names, out, env, flags, backend):
             failed.append(name)
             say(f"    failed after {t():.0f} s: {results[name]['error']}")
             continue
-        results[name] = json.loads(path.read_text())
-        ran_on = results[name].get("machine", {}).get("backend")
-        if ran_on is not None and ran_on != backend:
-            results[name] = {"error": f"ran on {ran_on}, not {backend}"}
+        results[name] = _measured(path, backend)
+        if "error" in results[name]:
             failed.append(name)
-            say(f"    failed: it ran on {ran_on}, not {backend}")
+            say(f"    failed: {results[name]['error']}")
             continue
         say(f"    done in {t():.0f} s")
     rows = report.headlines(results)
