@@ -156,7 +156,7 @@ def singular_path(m, lj, part: str = "layer", top: int = 5) -> dict:
     jac = np.asarray(lj.jacobian[:, p], np.float64)
     n, d = jac.shape[:2]
     flat = jac.reshape(n, d, -1)
-    gram = np.einsum("nak,nbk->nab", flat, flat)
+    gram = flat @ flat.transpose(0, 2, 1)  # BLAS: np.einsum's loop took 24 s for SmolLM2's 30 layers, this 1 s
     with blas_threads(1):
         w, vecs = np.linalg.eigh(gram)
     u = vecs[:, :, -1]  # (n, d)
