@@ -1,8 +1,19 @@
 """Shared fixtures. float32 is the default everywhere; tests that need float64 ask for `x64`."""
 
+import importlib.util
 import os
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One persistent compilation cache for the whole run, set before jax is imported so that the xdist
+# workers, the CLI subprocesses and the notebook kernels all share it: they compile many of the same
+# programs (the same tiny lattices, SmolLM2 on the same prompt). XLA's own key (the program, its
+# options, the jax/XLA versions, the device) decides what is reused; a size limit turns on its file
+# lock, so two workers never read an entry half written.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+if importlib.util.find_spec("filelock") is not None:
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 << 30))
 
 import jax
 import pytest

@@ -176,7 +176,13 @@ def test_bad_input_is_one_line_and_exit_2(which, make, words, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_compare_computes_a_missing_side(llm_dir, tmp_path, capsys):
+def test_compare_computes_a_missing_side(llm_dir, tmp_path, capsys, monkeypatch):
+    """No --rsvp: the RSVP side is computed on `RSVP_DEFAULTS` (patched to the demo tests' tiny sizes)."""
+    from rsvp_jax.cli import compare as compare_cli
+
+    monkeypatch.setitem(compare_cli.RSVP_DEFAULTS, True, dict(
+        shape=(8, 8), tile=4, topk=2, evolve=4, snapshots=2,
+        horizons=dict(horizon_k=2, probes=2, lanczos_steps=4, max_horizon_steps=10)))
     out = tmp_path / "cmp"
     code, _, err = run_cli(capsys, "compare", "--llm", llm_dir, "--quick", "--out", out)
     assert code == 0, err
@@ -185,7 +191,8 @@ def test_compare_computes_a_missing_side(llm_dir, tmp_path, capsys):
     assert "jacobian/jacobian.nc" in s["files"] and all((out / f).stat().st_size > 0 for f in s["files"])
     assert png_size(out / "jacobian" / "rank_map.png")[0] > 0
     assert_numbers_are_the_data(s, llm_dir / "llm_jacobian.nc", out / "jacobian" / "jacobian.nc")
-    assert s["groups"]["rsvp_tile"]["n"] == 4 * 4**2 and s["groups"]["rsvp_tile"]["count"] == 16
+    assert s["groups"]["rsvp_tile"]["n"] == 4 * 4**2 and s["groups"]["rsvp_tile"]["count"] == 4
+    assert any(g.startswith("rsvp_horizon") for g in s["groups"]), sorted(s["groups"])  # the horizon ladder too
 
 
 def test_defaults_and_a_light_import():

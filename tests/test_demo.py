@@ -90,6 +90,9 @@ def test_demo_quick_as_a_user_runs_it(tmp_path, capsys):
     assert {f.split("/")[0] for f in s["files"] if "/" in f} == set(STEPS)
     assert s["llm"]["prediction"]["predicted_token"] == " Paris" and s["llm"]["hidden_size"] == 576
     assert s["llm"]["family"] == "llama" and s["llm"]["relative_error"] < 1e-4
+    # SmolLM2's layer spectra (every layer, for this short prompt) and the singular path across them
+    assert s["llm"]["layer_ranks"]["layers"] == list(range(30)) == s["llm"]["singular_path"]["layers"]
+    assert max(max(e) for e in s["llm"]["layer_ranks"]["relative_error"]) < 1e-4
     assert_numbers_are_the_data(compare, out / "llm" / "llm_jacobian.nc", out / "jacobian" / "jacobian.nc")
     lead = f"{compare['table']['llm_joint']['effective_rank/n']['mean']:.3g}"
     assert lead in stdout and lead in (out / "report.md").read_text()
