@@ -152,6 +152,14 @@ def test_bad_horizons_and_discrete_maps_are_refused():
         rj.lyapunov_spectrum(rj.preset("rsvp"), lat, x, 0.05, 1.0, k=0)
 
 
+def _decaying_matrix(rng, n=60, ratio=0.8):
+    """A dense n × n matrix with singular values ratio^i and random singular vectors: (A, s, Q1, Q2)."""
+    Q1, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    Q2, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    s = ratio ** np.arange(n)
+    return (Q1 * s) @ Q2.T, s, Q1, Q2
+
+
 @pytest.mark.parametrize("side", ["output", "input"])
 def test_block_krylov_on_either_side_gives_the_dense_top_k(x64, side):
     """Both sides of `block_krylov_svd` on a dense matrix with a decaying spectrum: the top-k of
@@ -160,10 +168,7 @@ def test_block_krylov_on_either_side_gives_the_dense_top_k(x64, side):
 
     rng = np.random.default_rng(0)
     n, k = 60, 5
-    Q1, _ = np.linalg.qr(rng.normal(size=(n, n)))
-    Q2, _ = np.linalg.qr(rng.normal(size=(n, n)))
-    s = 0.8 ** np.arange(n)
-    A = (Q1 * s) @ Q2.T
+    A, s, Q1, Q2 = _decaying_matrix(rng, n)
     fwd = lambda W: W @ A.T  # noqa: E731  rows w ↦ A w
     adj = lambda U: U @ A  # noqa: E731
     t, first = block_krylov_svd(fwd, adj, rng.normal(size=(k + 4, n)), k, 4, side=side)
@@ -182,10 +187,7 @@ def test_rayleigh_ritz_on_vectors_whose_images_are_known(x64):
 
     rng = np.random.default_rng(1)
     n, k = 60, 5
-    Q1, _ = np.linalg.qr(rng.normal(size=(n, n)))
-    Q2, _ = np.linalg.qr(rng.normal(size=(n, n)))
-    s = 0.8 ** np.arange(n)
-    A = (Q1 * s) @ Q2.T
+    A, s, Q1, Q2 = _decaying_matrix(rng, n)
     bases = []
     for start in rng.normal(size=(2, 3, n)):
         blocks = [start]
