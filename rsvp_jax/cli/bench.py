@@ -40,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--from", dest="results", default=None, metavar="DIR",
                    help="run nothing: tabulate the suite files DIR/SUITE.json already measured (by "
                         "`python -m MODULE --out DIR/SUITE.json`, e.g. benchmarks/gpu_run.sh on a lent GPU), with "
-                        "the same backend check, into DIR/bench.json, bench.md, bench.png")
+                        "the same backend check, into --out's bench.json, bench.md and bench.png")
     p.set_defaults(func=run)
 
 
